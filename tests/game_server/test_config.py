@@ -30,7 +30,11 @@ def test_reads_environment() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DOODLE_PORT", "eighty"), ("DOODLE_ROOM_CAPACITY", "0"), ("DOODLE_INTERMISSION_SECONDS", "x")],
+    [
+        ("DOODLE_PORT", "eighty"),
+        ("DOODLE_ROOM_CAPACITY", "0"),
+        ("DOODLE_INTERMISSION_SECONDS", "x"),
+    ],
 )
 def test_rejects_bad_values(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):

@@ -1,0 +1,26 @@
+# Doodle Arena game server image.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+# torch is pinned to 2.13.0. Pass --build-arg TORCH_INDEX_URL=<PyTorch's CPU wheel index> to
+# install the small CPU-only build instead of the default (CUDA) wheel.
+ARG TORCH_INDEX_URL=""
+RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; \
+    else pip install torch==2.13.0; fi
+
+COPY pyproject.toml README.md ./
+COPY game_server ./game_server
+COPY model ./model
+COPY training ./training
+COPY bench ./bench
+COPY web_client ./web_client
+RUN pip install .
+
+RUN useradd --create-home --uid 10001 doodle
+USER doodle
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+CMD ["python", "-m", "game_server", "--host", "0.0.0.0", "--port", "8000"]

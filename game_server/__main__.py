@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,21 @@ from game_server.config import ConfigError, Settings
 from game_server.redis_embedded import EmbeddedRedis
 
 log = logging.getLogger("game_server")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line (DOODLE_LOG_JSON=1)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body)
 
 
 def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:
@@ -35,9 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = parse_args(argv, settings)
     settings = replace(settings, host=args.host, port=args.port, log_level=args.log_level)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    handler = logging.StreamHandler()
+    if settings.log_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         embedded = EmbeddedRedis().start()

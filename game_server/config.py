@@ -84,13 +84,22 @@ class Settings:
     max_points_per_drawing: int = 20_000
     max_strokes_per_drawing: int = 500
     max_name_length: int = 24
+    # |x| and |y| of a point must not exceed this (canvas pixels).
+    coordinate_limit: float = 10_000.0
     messages_per_second: float = 60.0
     message_burst: int = 120
     max_connections_per_ip: int = 50
     join_attempts_per_minute: int = 30
     # Live guessing.
     recognition_confidence: float = 0.30
+    # Prompts are dealt from these labels (must be model labels); empty = the whole vocabulary.
+    prompts: tuple[str, ...] = ()
     inference_tick_ms: int = 20
+    # Multi-process ownership: a room's owner holds a Redis lease of this length (renewed at a
+    # third of it); a dead owner is replaced within about this long.
+    lease_ms: int = 3000
+    # Messages queued to one slow socket before it is closed (4004).
+    send_queue_size: int = 1000
     web_client_dir: Path = field(default=WEB_CLIENT_DIR)
 
     @classmethod
@@ -132,6 +141,7 @@ class Settings:
                 env, "DOODLE_MAX_STROKES_PER_DRAWING", d.max_strokes_per_drawing, 1
             ),
             "max_name_length": _int(env, "DOODLE_MAX_NAME_LENGTH", d.max_name_length, 1),
+            "coordinate_limit": _float(env, "DOODLE_COORDINATE_LIMIT", d.coordinate_limit, 1.0),
             "messages_per_second": _float(
                 env, "DOODLE_MESSAGES_PER_SECOND", d.messages_per_second, 0.1
             ),
@@ -145,7 +155,10 @@ class Settings:
             "recognition_confidence": _float(
                 env, "DOODLE_RECOGNITION_CONFIDENCE", d.recognition_confidence
             ),
+            "prompts": _list(env, "DOODLE_PROMPTS", d.prompts),
             "inference_tick_ms": _int(env, "DOODLE_INFERENCE_TICK_MS", d.inference_tick_ms, 0),
+            "lease_ms": _int(env, "DOODLE_LEASE_MS", d.lease_ms, 300),
+            "send_queue_size": _int(env, "DOODLE_SEND_QUEUE_SIZE", d.send_queue_size, 10),
         }
         names = {f.name for f in fields(cls)}
         for key, value in overrides.items():

@@ -1,1 +1,32 @@
-from model.raster import *  # noqa
+"""Doodle Arena's drawing classifier: one rasterizer shared by training and serving, and a
+small MLP trained on Google's Quick, Draw! data (CC BY 4.0).
+
+    from model import load_classifier
+    clf = load_classifier()            # the shipped artifact
+    probs = clf.predict(drawings)      # (len(drawings), len(clf.labels)), rows sum to 1
+"""
+
+from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT, ArtifactError
+from model.classifier import Classifier, load_classifier
+from model.raster import (
+    IMAGE_SIZE,
+    RASTER_VERSION,
+    DrawingError,
+    drawing_to_image,
+    normalize,
+    rasterize,
+)
+
+__all__ = [
+    "ATTRIBUTION",
+    "DEFAULT_ARTIFACT",
+    "IMAGE_SIZE",
+    "RASTER_VERSION",
+    "ArtifactError",
+    "Classifier",
+    "DrawingError",
+    "drawing_to_image",
+    "load_classifier",
+    "normalize",
+    "rasterize",
+]

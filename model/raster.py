@@ -73,121 +73,258 @@ class DrawingError(ValueError):
 
 
 # --------------------------------------------------------------------------- parsing
+#
+# Internally a drawing is "flat": pts (N, 2) float64 plus bounds (S + 1,) int, the start
+# index of every stroke followed by N.  Every stroke holds at least one point.
+
+Flat = tuple[FloatArray, npt.NDArray[np.intp]]
+_EMPTY: Flat = (np.zeros((0, 2)), np.zeros(1, dtype=np.intp))
 
 
-def _stroke_points(stroke: Any) -> FloatArray:
-    """One stroke -> (n, 2) float64 array with non-finite points removed."""
+def _parse(drawing: Drawing) -> Flat:
+    """Any accepted drawing -> flat form, non-finite points and empty strokes dropped."""
+    if drawing is None or isinstance(drawing, (str, bytes)):
+        raise DrawingError("drawing must be a sequence of strokes")
     try:
-        arr = np.asarray(stroke, dtype=np.float64)
+        strokes = list(drawing)
+    except TypeError as exc:
+        raise DrawingError("drawing must be a sequence of strokes") from exc
+    xs: list[Any] = []
+    ys: list[Any] = []
+    lengths: list[int] = []
+    for stroke in strokes:
+        try:
+            n_dims = len(stroke)
+            sx, sy = stroke[0], stroke[1]
+            n = len(sx)
+            ok = n_dims in (2, 3) and len(sy) == n and (n_dims == 2 or len(stroke[2]) == n)
+        except (TypeError, IndexError, KeyError) as exc:
+            raise DrawingError("a stroke must be [xs, ys] or [xs, ys, ts]") from exc
+        if not ok or isinstance(sx, (str, bytes)) or isinstance(sy, (str, bytes)):
+            raise DrawingError("a stroke must be [xs, ys] or [xs, ys, ts] of equal lengths")
+        xs.append(sx)
+        ys.append(sy)
+        lengths.append(n)
+    if not lengths or sum(lengths) == 0:
+        return _EMPTY
+    try:
+        x = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in xs])
+        y = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
     except (TypeError, ValueError) as exc:
-        raise DrawingError(f"stroke is not [xs, ys] or [xs, ys, ts] of numbers: {exc}") from exc
-    if arr.ndim != 2 or arr.shape[0] not in (2, 3):
-        raise DrawingError(
-            f"stroke must be [xs, ys] or [xs, ys, ts] of equal lengths, got shape {arr.shape}"
-        )
-    pts = arr[:2].T
+        raise DrawingError(f"stroke coordinates must be numbers: {exc}") from exc
+    if x.size != sum(lengths) or y.size != x.size:
+        raise DrawingError("stroke coordinates must be flat sequences of numbers")
+    pts = np.column_stack((x, y))
+    counts = np.asarray(lengths, dtype=np.intp)
     finite = np.isfinite(pts).all(axis=1)
     if not finite.all():
+        sid = np.repeat(np.arange(counts.size), counts)
         pts = pts[finite]
-    return pts
+        counts = np.bincount(sid[finite], minlength=counts.size).astype(np.intp)
+    counts = counts[counts > 0]
+    if counts.size == 0:
+        return _EMPTY
+    bounds = np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
+    return pts, bounds
 
 
-def _parse(drawing: Drawing) -> list[FloatArray]:
-    if drawing is None:
-        raise DrawingError("drawing is None")
-    if isinstance(drawing, np.ndarray) and drawing.dtype != object and drawing.ndim == 3:
-        strokes = [drawing[i] for i in range(drawing.shape[0])]
-    else:
-        try:
-            strokes = list(drawing)
-        except TypeError as exc:
-            raise DrawingError("drawing must be a sequence of strokes") from exc
-    out = []
-    for stroke in strokes:
-        pts = _stroke_points(stroke)
-        if len(pts):
-            out.append(pts)
-    return out
+def _split(flat: Flat) -> list[FloatArray]:
+    pts, bounds = flat
+    return [pts[bounds[i] : bounds[i + 1]] for i in range(bounds.size - 1)]
+
+
+def _join(strokes: Sequence[FloatArray]) -> Flat:
+    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
+    strokes = [s for s in strokes if len(s)]
+    if not strokes:
+        return _EMPTY
+    counts = [len(s) for s in strokes]
+    return np.concatenate(strokes), np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
 
 
 # --------------------------------------------------------------------------- normalize
 
 
-def _resample(pts: FloatArray, spacing: float) -> FloatArray:
-    """Points every ``spacing`` units along the polyline, plus its last point."""
-    if len(pts) < 2:
-        return pts
+def _stroke_ids(bounds: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    return np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+
+
+def _resample(flat: Flat, spacing: float) -> Flat:
+    """Points every ``spacing`` units along each stroke's polyline, plus its last point."""
+    pts, bounds = flat
+    n_strokes = bounds.size - 1
+    sid = _stroke_ids(bounds)
+    # drop consecutive duplicates inside a stroke (zero-length segments)
+    same_stroke = sid[1:] == sid[:-1]
+    dup = same_stroke & (pts[1:] == pts[:-1]).all(axis=1)
+    if dup.any():
+        keep = np.concatenate(([True], ~dup))
+        pts, sid = pts[keep], sid[keep]
+        same_stroke = sid[1:] == sid[:-1]
     seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
+    seg[~same_stroke] = 0.0
+    length = np.bincount(sid[1:], weights=seg, minlength=n_strokes) if seg.size else (
+        np.zeros(n_strokes)
+    )
+    # global arc-length axis with a gap between strokes so that positions never collide
+    gap = 4.0 * spacing
+    offset = np.concatenate(([0.0], np.cumsum(length + gap)[:-1]))
+    step = np.where(same_stroke, seg, gap)
+    gcum = np.concatenate(([0.0], np.cumsum(step)))
+    # samples per stroke: 0, spacing, ... < length, then length itself
+    n_reg = np.ceil(length / spacing).astype(np.intp)
+    last_reg = (n_reg - 1) * spacing
+    add_end = (length - last_reg) > 1e-9
+    n_reg = np.maximum(n_reg, 1)  # zero-length stroke: its single point
+    add_end &= length > 0.0
+    counts = n_reg + add_end
+    total = int(counts.sum())
+    ssid = np.repeat(np.arange(n_strokes), counts)
+    first = np.cumsum(counts) - counts
+    k = np.arange(total) - first[ssid]
+    local = np.minimum(k * spacing, length[ssid])
+    pos = offset[ssid] + local
+    out = np.column_stack((np.interp(pos, gcum, pts[:, 0]), np.interp(pos, gcum, pts[:, 1])))
+    return out, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
+
+
+def _resample_candidates(flat: Flat) -> Flat:
+    """The subset of :func:`_resample`'s points (spacing 1) that RDP can ever keep.
+
+    Along one original segment the resampled points are collinear, so their distance to any
+    chord is |affine| along the run and peaks at the run's first or last point (the first
+    one on ties).  RDP over these candidates therefore keeps exactly the points it keeps
+    over the full resampling, at a cost proportional to the input's point count.
+    """
+    pts, bounds = flat
+    n = pts.shape[0]
+    sid = _stroke_ids(bounds)
+    same_stroke = sid[1:] == sid[:-1]
+    dup = same_stroke & (pts[1:, 0] == pts[:-1, 0]) & (pts[1:, 1] == pts[:-1, 1])
+    if dup.any():
+        keep = np.concatenate(([True], ~dup))
+        pts, sid = pts[keep], sid[keep]
+        n = pts.shape[0]
+        same_stroke = sid[1:] == sid[:-1]
+    d = pts[1:] - pts[:-1]
+    seg = np.hypot(d[:, 0], d[:, 1])
+    seg[~same_stroke] = 0.0
     cum = np.concatenate(([0.0], np.cumsum(seg)))
-    total = cum[-1]
-    if total <= 0.0:
-        return pts[:1]
-    pos = np.arange(0.0, total, spacing)
-    if total - pos[-1] > 1e-9:
-        pos = np.append(pos, total)
-    # np.interp needs increasing xp; zero-length segments give repeated values, which is fine
-    # for positions strictly inside the non-degenerate segments.
-    return np.column_stack((np.interp(pos, cum, pts[:, 0]), np.interp(pos, cum, pts[:, 1])))
+    is_start = np.concatenate(([True], ~same_stroke))
+    base = np.maximum.accumulate(np.where(is_start, cum, 0.0))
+    local = cum - base  # arc length from the stroke's first point
+    c0, c1 = local[:-1], local[1:]
+    first = np.ceil(c0)
+    last = np.ceil(c1) - 1.0
+    is_last_pt = np.concatenate((~same_stroke, [True]))
+    length = local[is_last_pt]  # per stroke
+    # rows: per point i, candidates (first, last) of segment i (if inner) or the stroke's
+    # end point (if i is the stroke's last point)
+    cand = np.zeros((n, 2))
+    valid = np.zeros((n, 2), dtype=bool)
+    inner = np.flatnonzero(same_stroke)
+    f, lst = first[inner], last[inner]
+    ok = f <= lst
+    cand[inner, 0] = f
+    cand[inner, 1] = lst
+    valid[inner, 0] = ok
+    valid[inner, 1] = ok & (lst > f)
+    ends = np.flatnonzero(is_last_pt)
+    reg_last = np.ceil(length) - 1.0
+    cand[ends, 0] = length
+    valid[ends, 0] = (length == 0.0) | (length - reg_last > 1e-9)
+    # positions -> coordinates by interpolation inside the owning segment
+    owner = np.repeat(np.arange(n), 2).reshape(n, 2)
+    flat_valid = valid.ravel()
+    pos = cand.ravel()[flat_valid]
+    own = owner.ravel()[flat_valid]
+    own_seg = np.minimum(own, n - 2) if n > 1 else own
+    is_end = is_last_pt[own]
+    seg_len = seg[own_seg] if n > 1 else np.zeros_like(pos)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(is_end | (seg_len <= 0.0), 0.0, (pos - local[own]) / seg_len)
+    out = pts[own] + frac[:, None] * (d[own_seg] if n > 1 else 0.0)
+    counts = np.bincount(sid[own], minlength=bounds.size - 1)
+    return out, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
 
 
 def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.NDArray[np.bool_]:
     """Ramer-Douglas-Peucker over several concatenated polylines at once.
 
-    ``bounds`` holds the start index of every polyline plus ``len(pts)``.  All open segments
-    are split level by level in parallel, which keeps exactly the points recursive RDP keeps
-    (each half is simplified independently of the others).  Distances are to the infinite
-    line through the segment's ends (Euclidean distance when they coincide), as in the
-    reference ``rdp`` implementation.
+    All open segments are split level by level in parallel, which keeps exactly the points
+    recursive RDP keeps (each half is simplified independently of the others).  Distances
+    are to the infinite line through the segment's ends (Euclidean distance when they
+    coincide), as in the reference ``rdp`` implementation; ties go to the first point.
     """
     n = len(pts)
     keep = np.zeros(n, dtype=bool)
     keep[bounds[:-1]] = True
     keep[bounds[1:] - 1] = True
-    open_idx = np.flatnonzero(~keep)  # candidates still inside an unfinished segment
-    x, y = pts[:, 0], pts[:, 1]
-    while open_idx.size:
-        kept = np.flatnonzero(keep)
-        pos = np.searchsorted(kept, open_idx)
-        a = kept[pos - 1]
-        b = kept[pos]
-        ax, ay = x[a], y[a]
-        dx, dy = x[b] - ax, y[b] - ay
-        px, py = x[open_idx] - ax, y[open_idx] - ay
+    x = pts[:, 0]
+    y = pts[:, 1]
+    sid = _stroke_ids(bounds)
+    idx = np.flatnonzero(~keep)  # open points, sorted, with their segment's ends a, b
+    a = bounds[:-1][sid[idx]]
+    b = bounds[1:][sid[idx]] - 1
+    ox, oy = x[idx], y[idx]
+    while idx.size:
+        ax = x[a]
+        ay = y[a]
+        dx = x[b] - ax
+        dy = y[b] - ay
+        px = ox - ax
+        py = oy - ay
+        dist = np.abs(dx * py - dy * px)
         norm = np.hypot(dx, dy)
-        cross = np.abs(dx * py - dy * px)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dist = np.where(norm > 0.0, cross / norm, np.hypot(px, py))
-        # group by segment (identified by its start a; open_idx is sorted so groups are runs)
-        starts = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+        zero = norm == 0.0
+        if zero.any():
+            norm[zero] = 1.0
+            dist[zero] = np.hypot(px[zero], py[zero])
+        dist /= norm
+        new_group = np.empty(idx.size, dtype=bool)
+        new_group[0] = True
+        np.not_equal(a[1:], a[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
         gmax = np.maximum.reduceat(dist, starts)
-        gid = np.repeat(np.arange(starts.size), np.diff(np.append(starts, dist.size)))
-        is_max = dist == gmax[gid]
-        big = np.iinfo(np.intp).max
-        first = np.minimum.reduceat(np.where(is_max, np.arange(dist.size), big), starts)
         split = gmax > eps
-        keep[open_idx[first[split]]] = True
-        still_open = split[gid]
-        still_open &= ~keep[open_idx]
-        open_idx = open_idx[still_open]
+        if not split.any():
+            break
+        gid = np.cumsum(new_group) - 1
+        cand = np.flatnonzero((dist == gmax[gid]) & split[gid])
+        cg = gid[cand]
+        first = np.ones(cand.size, dtype=bool)
+        np.not_equal(cg[1:], cg[:-1], out=first[1:])
+        m = idx[cand[first]]  # the farthest point of every split segment
+        keep[m] = True
+        mg = np.full(starts.size, -1, dtype=np.intp)
+        mg[cg[first]] = m
+        mp = mg[gid]
+        live = split[gid] & (idx != mp)
+        idx, a, b, mp, ox, oy = idx[live], a[live], b[live], mp[live], ox[live], oy[live]
+        right = idx > mp
+        a = np.where(right, mp, a)
+        b = np.where(right, b, mp)
     return keep
+
+
+def _normalize_flat(flat: Flat) -> Flat:
+    pts, bounds = flat
+    if pts.shape[0] == 0:
+        return _EMPTY
+    lo = pts.min(axis=0)
+    extent = float((pts.max(axis=0) - lo).max())
+    scale = _SIMPLIFIED_MAX / extent if extent > 0.0 else 1.0
+    pts, bounds = _resample_candidates(((pts - lo) * scale, bounds))
+    keep = _rdp_keep(pts, bounds, _RDP_EPSILON)
+    sid = _stroke_ids(bounds)[keep]
+    pts = np.clip(np.rint(pts[keep]), 0.0, _SIMPLIFIED_MAX)
+    counts = np.bincount(sid, minlength=bounds.size - 1)
+    return pts, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
 
 
 def normalize_arrays(drawing: Drawing) -> list[FloatArray]:
     """Like :func:`normalize` but returns one (n, 2) float64 array (x, y) per stroke."""
-    strokes = _parse(drawing)
-    if not strokes:
-        return []
-    allpts = np.concatenate(strokes)
-    lo = allpts.min(axis=0)
-    extent = float((allpts.max(axis=0) - lo).max())
-    scale = _SIMPLIFIED_MAX / extent if extent > 0.0 else 1.0
-    strokes = [_resample((s - lo) * scale, _RESAMPLE_SPACING) for s in strokes]
-    lengths = np.array([len(s) for s in strokes])
-    bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.intp)
-    pts = np.concatenate(strokes)
-    keep = _rdp_keep(pts, bounds, _RDP_EPSILON)
-    pts = np.clip(np.rint(pts), 0.0, _SIMPLIFIED_MAX)
-    return [pts[bounds[i] : bounds[i + 1]][keep[bounds[i] : bounds[i + 1]]] for i in range(len(strokes))]
+    return _split(_normalize_flat(_parse(drawing)))
 
 
 def normalize(drawing: Drawing) -> list[list[list[int]]]:
@@ -197,37 +334,33 @@ def normalize(drawing: Drawing) -> list[list[list[int]]]:
     aligned, longer side spanning 0..255, timings dropped).  See the module docstring for
     degenerate input.
     """
-    return [[s[:, 0].astype(int).tolist(), s[:, 1].astype(int).tolist()] for s in normalize_arrays(drawing)]
+    return [
+        [s[:, 0].astype(int).tolist(), s[:, 1].astype(int).tolist()]
+        for s in normalize_arrays(drawing)
+    ]
 
 
 # --------------------------------------------------------------------------- rasterize
 
 
-def rasterize_arrays(strokes: Sequence[FloatArray]) -> npt.NDArray[np.float32]:
-    """Coverage image in [0, 1], float32 (28, 28), from (n, 2) point arrays."""
-    strokes = [s for s in strokes if len(s)]
-    if not strokes:
+def _raster_flat(flat: Flat) -> npt.NDArray[np.float32]:
+    """Coverage image in [0, 1], float32 (28, 28)."""
+    pts, bounds = flat
+    n_strokes = bounds.size - 1
+    if pts.shape[0] == 0:
         return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    allpts = np.concatenate(strokes)
     # Google centres the bounding box on the 256 canvas (their code uses the max only,
     # assuming a minimum of 0, which holds for normalized strokes).
-    offset = (_CANVAS - (allpts.min(axis=0) + allpts.max(axis=0))) / 2.0 + _TOTAL_PAD / 2.0
-
-    seg_a: list[FloatArray] = []
-    seg_b: list[FloatArray] = []
-    seg_stroke: list[npt.NDArray[np.intp]] = []
-    for i, s in enumerate(strokes):
-        p = (s + offset) * _SCALE
-        if len(p) == 1:
-            a = b = p
-        else:
-            a, b = p[:-1], p[1:]
-        seg_a.append(a)
-        seg_b.append(b)
-        seg_stroke.append(np.full(len(a), i, dtype=np.intp))
-    a = np.concatenate(seg_a)
-    b = np.concatenate(seg_b)
-    sid = np.concatenate(seg_stroke)
+    offset = (_CANVAS - (pts.min(axis=0) + pts.max(axis=0))) / 2.0 + _TOTAL_PAD / 2.0
+    p = (pts + offset) * _SCALE
+    sid = _stroke_ids(bounds)
+    inner = np.flatnonzero(sid[1:] == sid[:-1])
+    counts = np.diff(bounds)
+    singles = bounds[:-1][counts == 1]  # one-point strokes are dots (round caps)
+    ia = np.concatenate((inner, singles))
+    ib = np.concatenate((inner + 1, singles))
+    a, b = p[ia], p[ib]
+    seg_stroke = sid[ia]
 
     # pixels whose centre (i + 0.5) lies within _REACH of the segment's bounding box
     lo = np.ceil(np.minimum(a, b) - _REACH - 0.5).astype(np.intp)
@@ -257,17 +390,22 @@ def rasterize_arrays(strokes: Sequence[FloatArray]) -> npt.NDArray[np.float32]:
     dist = np.hypot(qx - t * dx, qy - t * dy)
     cov = np.clip(_REACH - dist, 0.0, 1.0)
 
-    n_strokes = len(strokes)
+    npix = IMAGE_SIZE * IMAGE_SIZE
     pix = py * IMAGE_SIZE + px
     if n_strokes == 1:
-        img = np.zeros(IMAGE_SIZE * IMAGE_SIZE)
+        img = np.zeros(npix)
         np.maximum.at(img, pix, cov)
     else:
-        per = np.zeros(n_strokes * IMAGE_SIZE * IMAGE_SIZE)
-        np.maximum.at(per, sid[seg] * (IMAGE_SIZE * IMAGE_SIZE) + pix, cov)
+        per = np.zeros(n_strokes * npix)
+        np.maximum.at(per, seg_stroke[seg] * npix + pix, cov)
         # cairo paints each stroke OVER the previous ones: 1 - prod(1 - alpha)
-        img = 1.0 - np.prod(1.0 - per.reshape(n_strokes, -1), axis=0)
+        img = 1.0 - np.prod(1.0 - per.reshape(n_strokes, npix), axis=0)
     return img.reshape(IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
+
+
+def rasterize_arrays(strokes: Sequence[FloatArray]) -> npt.NDArray[np.float32]:
+    """Coverage image in [0, 1], float32 (28, 28), from (n, 2) point arrays per stroke."""
+    return _raster_flat(_join(strokes))
 
 
 def _to_uint8(cov: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
@@ -281,10 +419,10 @@ def rasterize(strokes: Drawing) -> npt.NDArray[np.uint8]:
     The bounding box is centred on the 256-unit canvas; coordinates outside 0..255 are not
     rescaled (use :func:`drawing_to_image` for drawings in any coordinate space).
     """
-    return _to_uint8(rasterize_arrays(_parse(strokes)))
+    return _to_uint8(_raster_flat(_parse(strokes)))
 
 
 def drawing_to_image(drawing: Drawing) -> npt.NDArray[np.uint8]:
     """The 28x28 uint8 image the classifier sees for a drawing in any coordinate space:
     ``rasterize(normalize(drawing))`` (computed without the int-list round trip)."""
-    return _to_uint8(rasterize_arrays(normalize_arrays(drawing)))
+    return _to_uint8(_raster_flat(_normalize_flat(_parse(drawing))))

@@ -1,0 +1,89 @@
+"""One server process: its Redis clients, event hub, inference runner and owned rooms."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from game_server.clock import Clock
+from game_server.config import Settings
+from game_server.hub import Hub
+from game_server.inference import InferenceRunner
+from game_server.owner import Owners
+from game_server.protocol import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
+from game_server.rules import Room
+from game_server.store import Store
+
+log = logging.getLogger("game_server.node")
+
+
+def new_room_code() -> str:
+    return "".join(secrets.choice(ROOM_CODE_ALPHABET) for _ in range(ROOM_CODE_LENGTH))
+
+
+class Node:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, classifier: Any) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.classifier = classifier
+        self.proc_id = secrets.token_hex(6)
+        self.clock = Clock()
+        self.store = Store(redis, settings)
+        self.hub = Hub(redis, self.store.channel)
+        self.runner = InferenceRunner(classifier, settings.inference_tick_ms)
+        self.owners = Owners(
+            settings, self.store, self.clock, self.runner, self.proc_id, self.hub.rooms
+        )
+        self._conn_ids = itertools.count(1)
+        self.connections_per_ip: Counter[str] = Counter()
+        self._join_attempts: dict[str, deque[float]] = {}
+
+    def allow_join_attempt(self, ip: str) -> bool:
+        """At most ``join_attempts_per_minute`` joins per address (sliding 60 s window)."""
+        now = time.monotonic()
+        window = self._join_attempts.setdefault(ip, deque())
+        while window and now - window[0] > 60.0:
+            window.popleft()
+        if len(window) >= self.settings.join_attempts_per_minute:
+            return False
+        window.append(now)
+        if len(self._join_attempts) > 10_000:  # forget idle addresses
+            for key in [k for k, w in self._join_attempts.items() if not w or now - w[-1] > 60]:
+                del self._join_attempts[key]
+        return True
+
+    @property
+    def labels(self) -> list[str]:
+        return self.runner.labels
+
+    def new_conn_id(self) -> str:
+        return f"{self.proc_id}:{next(self._conn_ids)}"
+
+    async def start(self) -> None:
+        try:
+            await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
+        except Exception:
+            log.warning("Redis unavailable at start-up", exc_info=True)
+        self.runner.start()
+        self.owners.start()
+
+    async def close(self) -> None:
+        await self.owners.close()
+        await self.hub.close()
+        await self.runner.close()
+
+    async def create_room(self, public: bool) -> str:
+        for _ in range(10):
+            code = new_room_code()
+            room = Room(code, self.settings, self.labels, public=public)
+            if await self.store.create_room(code, room.to_dict()):
+                if public:
+                    await self.store.set_public_count(code, 0)
+                return code
+        raise RuntimeError("could not allocate a room code")

@@ -1,0 +1,287 @@
+"""Parse and validate every client message in one place (see docs/protocol.md).
+
+``parse_client_message(raw, settings)`` turns one WebSocket text frame into a typed message or
+raises :class:`ProtocolError` with a stable error code. Nothing else in the server looks at raw
+client JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from game_server.config import Settings
+
+# Close codes (docs/protocol.md, "Close codes").
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_KICKED = 4001
+CLOSE_REPLACED = 4002
+CLOSE_TOO_MANY_CONNECTIONS = 4003
+CLOSE_SLOW_CONSUMER = 4004
+CLOSE_RATE_LIMIT = 4008
+
+MAX_T_MS = 3_600_000
+ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+ROOM_CODE_LENGTH = 8
+_ROOM_CODE_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}$")
+_RESUME_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}\\.[A-Za-z0-9_-]{{16,64}}$")
+_PLAYER_ID_RE = re.compile(r"^p[0-9]{1,6}$")
+_NAME_RE = re.compile(r"^[\w .'-]+$")
+
+
+class ProtocolError(Exception):
+    """A client message is invalid. ``code`` is one of the documented error codes."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def to_message(self) -> dict[str, Any]:
+        return error_message(self.code, self.message, self.ref)
+
+
+def error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        msg["ref"] = ref
+    return msg
+
+
+Point = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    name: str
+    room: str | None = None
+    quickplay: bool = False
+    resume: str | None = None
+    spectator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsMsg:
+    rounds: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    seq: int
+    stroke: int
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    player_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAgain:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientMessage = Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping
+
+
+def is_room_code(value: object) -> bool:
+    return isinstance(value, str) and bool(_ROOM_CODE_RE.match(value))
+
+
+def room_of_resume_token(token: str) -> str:
+    return token.split(".", 1)[0]
+
+
+def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], ref: str) -> Any:
+    if key not in obj:
+        raise ProtocolError("bad_message", f"{ref}: missing field {key!r}", ref)
+    value = obj[key]
+    # bool is an int subclass: never accept it where a number is wanted
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ProtocolError("bad_message", f"{ref}: field {key!r} has the wrong type", ref)
+    if not isinstance(value, kind):
+        raise ProtocolError("bad_message", f"{ref}: field {key!r} has the wrong type", ref)
+    return value
+
+
+def _opt(obj: dict[str, Any], key: str, kind: type, ref: str, default: Any) -> Any:
+    if obj.get(key) is None:
+        return default
+    return _field(obj, key, kind, ref)
+
+
+def _int_in(obj: dict[str, Any], key: str, lo: int, hi: int, ref: str) -> int:
+    value = _field(obj, key, int, ref)
+    if not lo <= value <= hi:
+        raise ProtocolError("bad_message", f"{ref}: {key} must be in {lo}..{hi}", ref)
+    return int(value)
+
+
+def validate_name(raw: object, settings: Settings) -> str:
+    if not isinstance(raw, str):
+        raise ProtocolError("bad_name", "name must be a string", "join")
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not name:
+        raise ProtocolError("bad_name", "name must not be empty", "join")
+    if len(name) > settings.max_name_length:
+        raise ProtocolError(
+            "bad_name", f"name must be at most {settings.max_name_length} characters", "join"
+        )
+    if not _NAME_RE.match(name):
+        raise ProtocolError(
+            "bad_name", "name may hold letters, digits, spaces and _ - . ' only", "join"
+        )
+    return name
+
+
+def _points(obj: dict[str, Any], settings: Settings) -> tuple[Point, ...]:
+    raw = _field(obj, "points", list, "points")
+    if not raw:
+        raise ProtocolError("bad_points", "points must not be empty", "points")
+    if len(raw) > settings.max_points_per_update:
+        raise ProtocolError(
+            "bad_points",
+            f"at most {settings.max_points_per_update} points per update",
+            "points",
+        )
+    lim = settings.coordinate_limit
+    out: list[Point] = []
+    for p in raw:
+        if not isinstance(p, list) or len(p) != 3:
+            raise ProtocolError("bad_points", "a point must be [x, y, t]", "points")
+        for v in p:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ProtocolError("bad_points", "point values must be numbers", "points")
+        x, y, t = float(p[0]), float(p[1]), float(p[2])
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(t)):
+            raise ProtocolError("bad_points", "point values must be finite", "points")
+        if abs(x) > lim or abs(y) > lim:
+            raise ProtocolError("bad_points", f"coordinates must be within +-{lim:g}", "points")
+        if not 0 <= t <= MAX_T_MS:
+            raise ProtocolError("bad_points", f"t must be in 0..{MAX_T_MS}", "points")
+        out.append((_compact(x), _compact(y), _compact(t)))
+    return tuple(out)
+
+
+def _compact(v: float) -> float:
+    """Keep integers as ints (smaller JSON), round floats to 0.01 px."""
+    r = round(v, 2)
+    return int(r) if r == int(r) else r
+
+
+def parse_client_message(raw: str | bytes, settings: Settings) -> ClientMessage:
+    """Parse one text frame. Raises :class:`ProtocolError`."""
+    if isinstance(raw, bytes):
+        raise ProtocolError("bad_message", "binary frames are not accepted; send JSON text")
+    if len(raw) > settings.max_message_bytes:  # chars <= bytes, so this is a safe pre-check
+        raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
+    if len(raw.encode()) > settings.max_message_bytes:
+        raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
+    try:
+        obj = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", "message is not valid JSON") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_json", "message must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "message needs a string 'type'")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError("bad_message", f"unknown message type {kind[:32]!r}")
+    return parser(obj, settings)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _join(obj: dict[str, Any], s: Settings) -> Join:
+    name = validate_name(obj.get("name"), s)
+    room = _opt(obj, "room", str, "join", None)
+    if room is not None:
+        room = room.strip().upper()
+        if not is_room_code(room):
+            raise ProtocolError("room_not_found", "no such room", "join")
+    resume = _opt(obj, "resume", str, "join", None)
+    if resume is not None and not _RESUME_RE.match(resume):
+        raise ProtocolError("bad_resume", "unknown or expired resume token", "join")
+    return Join(
+        name=name,
+        room=room,
+        quickplay=bool(_opt(obj, "quickplay", bool, "join", False)),
+        resume=resume,
+        spectator=bool(_opt(obj, "spectator", bool, "join", False)),
+    )
+
+
+def _settings(obj: dict[str, Any], s: Settings) -> SettingsMsg:
+    return SettingsMsg(
+        rounds=_int_in(obj, "rounds", 1, s.max_rounds, "settings"),
+        seconds=_int_in(obj, "seconds", s.min_round_seconds, s.max_round_seconds, "settings"),
+    )
+
+
+def _seq(obj: dict[str, Any], ref: str) -> int:
+    return _int_in(obj, "seq", 0, 2**53, ref)
+
+
+def _points_msg(obj: dict[str, Any], s: Settings) -> Points:
+    seq = _seq(obj, "points")
+    stroke = _int_in(obj, "stroke", 0, s.max_strokes_per_drawing, "points")
+    return Points(seq=seq, stroke=stroke, points=_points(obj, s))
+
+
+def _kick(obj: dict[str, Any], s: Settings) -> Kick:
+    pid = _field(obj, "player_id", str, "kick")
+    if not _PLAYER_ID_RE.match(pid):
+        raise ProtocolError("no_such_player", "no such player", "kick")
+    return Kick(player_id=pid)
+
+
+_PARSERS: dict[str, Any] = {
+    "join": _join,
+    "settings": _settings,
+    "start": lambda o, s: Start(),
+    "points": _points_msg,
+    "undo": lambda o, s: Undo(seq=_seq(o, "undo")),
+    "clear": lambda o, s: Clear(seq=_seq(o, "clear")),
+    "kick": _kick,
+    "play_again": lambda o, s: PlayAgain(),
+    "leave": lambda o, s: Leave(),
+    "ping": lambda o, s: Ping(),
+}

@@ -1,0 +1,293 @@
+"""The WebSocket endpoint ``/ws``: a thin adapter between a socket and its room.
+
+Each socket gets a connection id (``<process>:<n>``). Client frames are validated by
+``protocol.parse_client_message`` and forwarded as commands to the room's command stream in Redis
+(read by the room's owner, which may be another process). Events come back through the
+:class:`hub.Hub`. The socket never decides game outcomes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from game_server import protocol
+from game_server.node import Node
+from game_server.protocol import ProtocolError, error_message
+
+log = logging.getLogger("game_server.ws")
+
+JOIN_TIMEOUT_S = 15.0
+ABUSE_LIMIT = 300  # messages dropped by the rate limit before the socket is closed
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens = float(burst)
+        self.t = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (browsers always send Origin on WebSocket handshakes)
+    if allowed:
+        return origin in allowed
+    host = ws.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+class Connection:
+    def __init__(self, node: Node, ws: WebSocket) -> None:
+        self.node = node
+        self.ws = ws
+        self.ip = ws.client.host if ws.client else "?"
+        self.settings = node.settings
+        self.conn_id = node.new_conn_id()
+        self.room: str | None = None
+        self.player_id: str | None = None
+        self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
+            maxsize=node.settings.send_queue_size
+        )
+        self._join_reply: asyncio.Future[tuple[dict[str, Any], str | None]] | None = None
+        self._closing = False
+        self._bucket = TokenBucket(node.settings.messages_per_second, node.settings.message_burst)
+        self._dropped = 0
+
+    # ------------------------------------------------------------------ outgoing
+
+    def deliver(self, header: dict[str, Any], text: str | None) -> None:
+        """Called by the hub for every event addressed to this socket (or its room)."""
+        if header.get("to") == self.conn_id:
+            fut = self._join_reply
+            if fut is not None and not fut.done() and header.get("kind") in ("welcome", "error"):
+                fut.set_result((header, text))
+                return
+        elif self.player_id is None:
+            return  # room events before our welcome are part of the welcome's snapshot
+        self._enqueue(text, header.get("close"))
+
+    def _enqueue(self, text: str | None, close: int | None = None) -> None:
+        if self._closing:
+            return
+        try:
+            self.out.put_nowait((text, close))
+        except asyncio.QueueFull:
+            self._closing = True
+            self.out._queue.clear()  # type: ignore[attr-defined]
+            self.out.put_nowait((None, protocol.CLOSE_SLOW_CONSUMER))
+        if close is not None:
+            self._closing = True
+
+    def send(self, msg: dict[str, Any]) -> None:
+        import json
+
+        self._enqueue(json.dumps(msg, separators=(",", ":")))
+
+    async def _writer(self) -> None:
+        while True:
+            text, close = await self.out.get()
+            if text is not None:
+                await self.ws.send_text(text)
+            if close is not None:
+                await self.ws.close(code=close)
+                return
+
+    # ------------------------------------------------------------------ incoming
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._writer(), name=f"ws-out-{self.conn_id}")
+        reader = asyncio.create_task(self._reader(), name=f"ws-in-{self.conn_id}")
+        try:
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (reader, writer):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await self._cleanup()
+
+    async def _reader(self) -> None:
+        while True:
+            try:
+                frame = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if frame["type"] == "websocket.disconnect":
+                return
+            raw = frame.get("text")
+            if raw is None:
+                raw = frame.get("bytes") or b""
+            if not self._bucket.take():
+                self._dropped += 1
+                if self._dropped > ABUSE_LIMIT:
+                    self._enqueue(None, protocol.CLOSE_RATE_LIMIT)
+                    return
+                self.send(error_message("rate_limited", "too many messages; slow down"))
+                continue
+            try:
+                msg = protocol.parse_client_message(raw, self.settings)
+                await self._handle(msg)
+            except ProtocolError as exc:
+                self.send(exc.to_message())
+            except (RedisError, OSError, TimeoutError):
+                log.warning("conn %s: Redis unavailable", self.conn_id, exc_info=True)
+                self.send(error_message("unavailable", "the game store is unavailable; retry"))
+            except Exception:
+                log.exception("conn %s: unexpected error", self.conn_id)
+                self.send(error_message("internal", "unexpected server error"))
+
+    async def _handle(self, msg: protocol.ClientMessage) -> None:
+        if isinstance(msg, protocol.Ping):
+            self.send({"type": "pong", "server_time": self.node.clock.now_ms()})
+            return
+        if isinstance(msg, protocol.Join):
+            await self._join(msg)
+            return
+        if self.room is None or self.player_id is None:
+            raise ProtocolError("not_joined", "join a room first")
+        cmd: dict[str, Any]
+        match msg:
+            case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
+                cmd = {"k": "settings", "rounds": rounds, "seconds": seconds}
+            case protocol.Start():
+                cmd = {"k": "start"}
+            case protocol.Points(seq=seq, stroke=stroke, points=points):
+                cmd = {"k": "points", "seq": seq, "stroke": stroke, "points": points}
+            case protocol.Undo(seq=seq):
+                cmd = {"k": "undo", "seq": seq}
+            case protocol.Clear(seq=seq):
+                cmd = {"k": "clear", "seq": seq}
+            case protocol.Kick(player_id=pid):
+                cmd = {"k": "kick", "player_id": pid}
+            case protocol.PlayAgain():
+                cmd = {"k": "play_again"}
+            case protocol.Leave():
+                cmd = {"k": "leave"}
+            case _:  # pragma: no cover - the parser returns only the types above
+                raise ProtocolError("bad_message", "unsupported message")
+        await self._command(self.room, cmd)
+
+    async def _command(self, code: str, cmd: dict[str, Any]) -> None:
+        cmd["conn"] = self.conn_id
+        cmd["at"] = self.node.clock.now_ms()
+        await self.node.store.send_command(code, cmd)
+
+    # ------------------------------------------------------------------ joining
+
+    async def _join(self, msg: protocol.Join) -> None:
+        if self.player_id is not None or self._join_reply is not None:
+            raise ProtocolError("already_joined", "this connection already joined", "join")
+        if not self.node.allow_join_attempt(self.ip):
+            raise ProtocolError("rate_limited", "too many join attempts; wait a minute", "join")
+        try:
+            if msg.resume is not None:
+                code = protocol.room_of_resume_token(msg.resume)
+                if not await self.node.store.room_exists(code):
+                    raise ProtocolError("bad_resume", "unknown or expired resume token", "join")
+                await self._try_join(code, msg)
+            elif msg.room is not None and not msg.quickplay:
+                if not await self.node.store.room_exists(msg.room):
+                    raise ProtocolError("room_not_found", "no such room", "join")
+                await self._try_join(msg.room, msg)
+            else:
+                await self._quickplay(msg)
+        finally:
+            self._join_reply = None
+
+    async def _quickplay(self, msg: protocol.Join) -> None:
+        store = self.node.store
+        rooms = await store.open_public_rooms()
+        # fill the fullest open room first
+        for code, _n in sorted(rooms.items(), key=lambda kv: -kv[1]):
+            if _n >= self.settings.room_capacity and not msg.spectator:
+                continue
+            if not await store.room_exists(code):
+                await store.forget_public(code)
+                continue
+            try:
+                await self._try_join(code, msg)
+                return
+            except ProtocolError as exc:
+                if exc.code not in ("room_full", "room_not_found"):
+                    raise
+        code = await self.node.create_room(public=True)
+        await self._try_join(code, msg)
+
+    async def _try_join(self, code: str, msg: protocol.Join) -> None:
+        """Send a join to ``code``'s owner and wait for the welcome (or an error)."""
+        loop = asyncio.get_running_loop()
+        self._join_reply = loop.create_future()
+        self.room = code
+        await self.node.hub.add(code, self)
+        try:
+            await self._command(
+                code,
+                {"k": "join", "name": msg.name, "spectator": msg.spectator, "resume": msg.resume},
+            )
+            await self.node.owners.ensure(code)
+            header, text = await asyncio.wait_for(self._join_reply, JOIN_TIMEOUT_S)
+        except BaseException:
+            await self._leave_room(code, disconnect=True)
+            raise
+        if header.get("kind") == "welcome":
+            self.player_id = header["player_id"]
+            self._enqueue(text, header.get("close"))
+            return
+        import json
+
+        err = json.loads(text) if text else {}
+        await self._leave_room(code, disconnect=False)
+        raise ProtocolError(err.get("code", "internal"), err.get("message", "join failed"), "join")
+
+    async def _leave_room(self, code: str, disconnect: bool) -> None:
+        if disconnect:
+            with contextlib.suppress(RedisError, OSError):
+                await self._command(code, {"k": "disconnect"})
+        await self.node.hub.remove(code, self)
+        if self.room == code:
+            self.room = None
+            self.player_id = None
+
+    async def _cleanup(self) -> None:
+        if self.room is not None:
+            await self._leave_room(self.room, disconnect=True)
+
+    async def close_for_shutdown(self) -> None:
+        self._enqueue(None, protocol.CLOSE_GOING_AWAY)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    node: Node = ws.app.state.node
+    settings = node.settings
+    if not origin_allowed(ws, settings.allowed_origins):
+        await ws.close(code=protocol.CLOSE_POLICY)
+        return
+    ip = ws.client.host if ws.client else "?"
+    await ws.accept()
+    if node.connections_per_ip[ip] >= settings.max_connections_per_ip:
+        await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
+        return
+    node.connections_per_ip[ip] += 1
+    try:
+        await Connection(node, ws).run()
+    finally:
+        node.connections_per_ip[ip] -= 1
+        if node.connections_per_ip[ip] <= 0:
+            del node.connections_per_ip[ip]

@@ -1,0 +1,112 @@
+"""Inference: a loaded artifact as a numpy-only classifier.
+
+BatchNorm and the input scale are folded into the linear layers at load, so a forward pass
+is a few ``float32`` matrix products; torch is not imported at inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from model.artifact import load_artifact
+from model.network import MLPConfig, fold_batchnorm
+from model.raster import IMAGE_SIZE, Drawing, drawing_to_image
+
+__all__ = ["Classifier", "load_classifier"]
+
+_NPIX = IMAGE_SIZE * IMAGE_SIZE
+
+
+class Classifier:
+    """A trained doodle classifier.
+
+    * ``labels``: the Quick, Draw! category names, in output order.
+    * ``predict(drawings)``: probabilities (N, len(labels)) for drawings in any coordinate
+      space (see :mod:`model.raster` for the accepted format); each is normalized and
+      rasterized with the shared rasterizer first.
+    * ``predict_images(images)``: the same for 28x28 uint8 images (ink 255 on 0), e.g.
+      from :func:`model.drawing_to_image`, so callers can batch across players.
+
+    A drawing with no ink (no finite point), and an all-zero image, gets the uniform
+    distribution ``1 / len(labels)`` in every column: the model has no opinion yet.
+    """
+
+    def __init__(self, tensors: dict[str, npt.NDArray[np.float32]], metadata: dict[str, Any],
+                 config: MLPConfig) -> None:
+        self.metadata: dict[str, Any] = metadata
+        self.config: MLPConfig = config
+        self.labels: list[str] = list(metadata["labels"])
+        self._layers = fold_batchnorm(config, tensors)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def logits_from_images(self, images: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        x = _as_batch(images)
+        h = x.astype(np.float32)
+        last = len(self._layers) - 1
+        for i, (w, b) in enumerate(self._layers):
+            h = h @ w
+            h += b
+            if i != last:
+                np.maximum(h, 0.0, out=h)
+        return h
+
+    def predict_images(self, images: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Probabilities (N, len(labels)) for images (N, 28, 28) or (N, 784), uint8 0..255
+        (float arrays in the same 0..255 range are accepted)."""
+        x = _as_batch(images)
+        if x.shape[0] == 0:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        logits = self.logits_from_images(x)
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        blank = ~x.any(axis=1)
+        if blank.any():
+            logits[blank] = 1.0 / self.num_classes
+        return logits
+
+    def predict(self, drawings: Sequence[Drawing]) -> npt.NDArray[np.float32]:
+        """Probabilities (len(drawings), len(labels)); rows sum to 1."""
+        if len(drawings) == 0:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        images = np.stack([drawing_to_image(d) for d in drawings])
+        return self.predict_images(images)
+
+    def top_k(self, probs: npt.ArrayLike, k: int = 3) -> list[list[tuple[str, float]]]:
+        """The ``k`` most likely (label, probability) pairs of every row of ``probs``."""
+        p = np.asarray(probs)
+        if p.ndim == 1:
+            p = p[None, :]
+        k = max(0, min(k, self.num_classes))
+        order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+        return [[(self.labels[j], float(row[j])) for j in idx] for row, idx in zip(p, order, strict=True)]
+
+
+def _as_batch(images: npt.ArrayLike) -> npt.NDArray[Any]:
+    x = np.asarray(images)
+    if x.ndim == 2 and x.shape == (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError("predict_images expects a batch: pass images[None] for one image")
+    if x.ndim == 3 and x.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
+        x = x.reshape(x.shape[0], _NPIX)
+    if x.ndim != 2 or x.shape[1] != _NPIX:
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {x.shape}")
+    return x
+
+
+def load_classifier(path: str | Path | None = None) -> Classifier:
+    """Load and verify an artifact (default: the shipped ``model/artifacts/doodle-mlp-v1``).
+
+    ``path`` may name the ``.json`` metadata, the ``.safetensors`` weights or their common
+    stem.  Raises :class:`model.ArtifactError` if the files are missing, do not match their
+    recorded sha256, or do not fit the recorded architecture / rasterizer version.
+    """
+    tensors, meta, config = load_artifact(path)
+    return Classifier(tensors, meta, config)

@@ -1,0 +1,245 @@
+"""Several real server processes (``python -m game_server``), one real Redis, one game.
+
+Players are spread over processes with no stickiness; the room's owner is whoever holds its
+lease. The failover test SIGKILLs the owner mid-round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from game_server.config import Settings
+from tests.game_client import GameClient
+from tests.game_server.test_game_ws import play_round, recognized_points
+
+REPO = Path(__file__).resolve().parents[2]
+LEASE_MS = 1000
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    proc_id: str
+    log: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "warning"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-4000:]
+
+
+async def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "REDIS_URL": str(settings.redis_url),
+            "DOODLE_REDIS_PREFIX": settings.redis_prefix,
+            "DOODLE_LEASE_MS": str(LEASE_MS),
+            "DOODLE_PROMPTS": ",".join(prompts),
+            "DOODLE_INTERMISSION_SECONDS": "0.2",
+            "DOODLE_INFERENCE_TICK_MS": "5",
+        }
+    )
+    proc = _spawn(port, env, log)
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited at start-up:\n{_tail(log)}")
+            try:
+                r = await client.get(f"http://127.0.0.1:{port}/healthz")
+                if r.status_code == 200:
+                    return ServerProcess(proc, port, r.json()["process"], log)
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"server did not become ready:\n{_tail(log)}")
+            await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+
+
+@pytest.fixture
+async def cluster(
+    settings: Settings, recognizable: dict[str, Any], tmp_path: Path
+) -> AsyncIterator[Callable[[int], Any]]:
+    procs: list[ServerProcess] = []
+
+    async def start(n: int) -> list[ServerProcess]:
+        started = await asyncio.gather(
+            *(
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log")
+                for i in range(len(procs), len(procs) + n)
+            )
+        )
+        procs.extend(started)
+        return list(started)
+
+    yield start
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.terminate()
+    for p in procs:
+        try:
+            p.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait()
+
+
+async def lease_of(settings: Settings, code: str) -> str | None:
+    rc = aioredis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    try:
+        value = await rc.get(f"{settings.redis_prefix}room:{{{code}}}:lease")
+        return str(value) if value is not None else None
+    finally:
+        await rc.aclose()
+
+
+async def new_room(server: ServerProcess) -> str:
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{server.http_url}/api/rooms")
+    assert r.status_code == 201
+    return str(r.json()["code"])
+
+
+async def leaderboard(server: ServerProcess) -> dict[str, int]:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{server.http_url}/api/leaderboard?period=all")
+    return {e["name"]: e["score"] for e in r.json()["entries"]}
+
+
+async def test_players_on_different_processes_play_one_game(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(b)  # created on one process, played on both
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)
+        await bob.join("bob", room=code)
+        owner = await lease_of(settings, code)
+        assert owner is not None and owner.split()[0] in (a.proc_id, b.proc_id)
+        await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
+        await bob.wait("settings")
+        await bob.send({"type": "start"})
+        assert (await bob.wait("error"))["code"] == "not_host"  # checked by the owner
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)
+        await play_round([ada, bob], recognizable, 2)
+        game = await bob.wait("game_ended")
+        earned = recognized_points(bob)
+        assert recognized_points(ada) == earned
+        assert {r["player_id"]: r["score"] for r in game["ranking"]} == earned
+        assert await leaderboard(a) == {"ada": earned[ada.player_id], "bob": earned[bob.player_id]}
+    finally:
+        await ada.close()
+        await bob.close()
+
+
+async def test_owner_killed_mid_round_another_process_takes_over(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b, c = await cluster(3)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)  # ada's join makes process a the owner
+        await bob.join("bob", room=code)
+        owner = await lease_of(settings, code)
+        assert owner == f"{a.proc_id} 1"
+        await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
+        await bob.wait("settings")
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)  # scored by the first owner
+        scores_1 = (await bob.wait("round_ended", round=1, cursor="s"))["scores"]
+
+        # round 2: ada draws her first stroke; once it is relayed, the owner is killed
+        start2 = await bob.wait("round_started", round=2)
+        drawing = recognizable[start2["prompt"]][0]
+        bob.mark("r2")
+        sent = await ada.draw(drawing[:1])
+        for _ in range(sent):  # every update of the stroke is durable (relayed by the owner)
+            await bob.wait("ink", player_id=ada.player_id, cursor="r2")
+        killed_at = time.monotonic()
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        assert await asyncio.wait_for(ada.closed, 30) != 1000
+
+        # ada reconnects to another live process with her resume token
+        token, ada_id = ada.resume_token, ada.player_id
+        await ada.close()
+        ada = await GameClient.connect(c.ws_url)
+        welcome = await ada.join("ada", resume=token)
+        takeover_s = time.monotonic() - killed_at
+        snap = welcome["snapshot"]
+        assert welcome["player_id"] == ada_id
+        assert snap["phase"] == "drawing" and snap["round"] == 2
+        assert snap["deadline"] == start2["deadline"]  # same deadline under the new owner
+        assert {p["id"]: p["score"] for p in snap["players"]} == scores_1
+        assert snap["drawings"][ada_id] == drawing[:1]
+        new_owner = await lease_of(settings, code)
+        assert new_owner is not None
+        proc, epoch = new_owner.split()
+        assert proc in (b.proc_id, c.proc_id) and int(epoch) == 2
+
+        # the round goes on: both finish their drawings and are recognized
+        ada.seq = 1000
+        tasks = [bob.draw(recognizable[start2["prompt"]][-1])]
+        if ada_id not in snap["recognized"]:
+            tasks.append(ada.draw(drawing[1:], first_stroke=1))
+        await asyncio.gather(*tasks)
+        end2 = await bob.wait("round_ended", round=2)
+        assert all(r["recognized"] for r in end2["results"])
+        game = await bob.wait("game_ended")
+
+        # every recognition counted exactly once: in the game, and on the leaderboard
+        earned = recognized_points(bob)
+        assert {r["player_id"]: r["score"] for r in game["ranking"]} == earned
+        assert end2["scores"] == earned
+        assert await leaderboard(b) == {"ada": earned[ada_id], "bob": earned[bob.player_id]}
+        print(f"failover: ada seated again {takeover_s:.2f} s after SIGKILL of the owner")
+    finally:
+        await ada.close()
+        await bob.close()

@@ -1,0 +1,112 @@
+"""Every client message is parsed and validated in game_server/protocol.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from game_server import protocol
+from game_server.config import Settings
+from game_server.protocol import ProtocolError, parse_client_message
+
+S = Settings.from_env({})
+
+
+def parse(obj: Any) -> protocol.ClientMessage:
+    return parse_client_message(json.dumps(obj), S)
+
+
+def code_of(raw: str | bytes) -> str:
+    with pytest.raises(ProtocolError) as info:
+        parse_client_message(raw, S)
+    return info.value.code
+
+
+def test_valid_messages() -> None:
+    assert parse({"type": "join", "name": "  Ada  Lovelace ", "room": "abcdefgh"}) == protocol.Join(
+        name="Ada Lovelace", room="ABCDEFGH"
+    )
+    assert parse({"type": "settings", "rounds": 2, "seconds": 5}) == protocol.SettingsMsg(2, 5)
+    p = parse({"type": "points", "seq": 3, "stroke": 0, "points": [[1.5, -2, 0], [3, 4, 16.25]]})
+    assert p == protocol.Points(seq=3, stroke=0, points=((1.5, -2, 0), (3, 4, 16.25)))
+    assert parse({"type": "kick", "player_id": "p2"}) == protocol.Kick("p2")
+    for kind in ("start", "play_again", "leave", "ping"):
+        parse({"type": kind})
+    assert parse({"type": "undo", "seq": 1}) == protocol.Undo(1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "bad_json"),
+        ("[1, 2]", "bad_json"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[NaN, 1, 0]]}', "bad_json"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[1e999, 1, 0]]}', "bad_points"),
+        ('{"type": "nope"}', "bad_message"),
+        ('{"kind": "join"}', "bad_message"),
+        ('{"type": "settings", "rounds": 0, "seconds": 20}', "bad_message"),
+        ('{"type": "settings", "rounds": 2, "seconds": 2}', "bad_message"),
+        ('{"type": "settings", "rounds": true, "seconds": 20}', "bad_message"),
+        ('{"type": "join", "name": ""}', "bad_name"),
+        ('{"type": "join", "name": "<script>"}', "bad_name"),
+        ('{"type": "join", "name": "' + "x" * 25 + '"}', "bad_name"),
+        ('{"type": "join", "name": "ada", "room": "no"}', "room_not_found"),
+        ('{"type": "join", "name": "ada", "resume": "bad"}', "bad_resume"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": []}', "bad_points"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[1, 2]]}', "bad_points"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[1, "2", 3]]}', "bad_points"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[99999, 2, 3]]}', "bad_points"),
+        ('{"type": "points", "seq": 1, "stroke": 0, "points": [[1, 2, -1]]}', "bad_points"),
+        ('{"type": "points", "seq": -1, "stroke": 0, "points": [[1, 2, 3]]}', "bad_message"),
+        ('{"type": "kick", "player_id": "admin"}', "no_such_player"),
+        (b'{"type": "ping"}', "bad_message"),
+    ],
+)
+def test_invalid_messages(raw: str | bytes, code: str) -> None:
+    assert code_of(raw) == code
+
+
+def test_limits_come_from_settings() -> None:
+    pts = [[1, 1, 0]] * (S.max_points_per_update + 1)
+    assert code_of(json.dumps({"type": "points", "seq": 1, "stroke": 0, "points": pts})) == (
+        "bad_points"
+    )
+    big = json.dumps({"type": "join", "name": "a", "pad": "x" * S.max_message_bytes})
+    assert code_of(big) == "too_large"
+    deep = "[" * 100_000 + "]" * 100_000
+    assert code_of(deep) in ("too_large", "bad_json")
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=5)
+            | st.dictionaries(
+                st.sampled_from(["type", "name", "points", "seq", "stroke", "rounds", "room"])
+                | st.text(max_size=5),
+                children,
+                max_size=6,
+            )
+        ),
+        max_leaves=30,
+    )
+)
+def test_arbitrary_json_never_crashes_the_parser(obj: Any) -> None:
+    try:
+        raw = json.dumps(obj)
+    except ValueError:
+        return
+    try:
+        parse_client_message(raw, S)
+    except ProtocolError as exc:
+        assert exc.code in {
+            "bad_json", "bad_message", "too_large", "bad_name", "bad_points",
+            "room_not_found", "bad_resume", "no_such_player",
+        }  # fmt: skip

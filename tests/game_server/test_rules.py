@@ -1,0 +1,320 @@
+"""The rules of one room, driven with an injected clock and no I/O."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from game_server.config import Settings
+from game_server.rules import (
+    DRAWING,
+    GAME_OVER,
+    INTERMISSION,
+    LOBBY,
+    Award,
+    Broadcast,
+    Effect,
+    FinalGuess,
+    Infer,
+    InkOp,
+    Room,
+    Send,
+)
+from game_server.scoring import FIRST_BONUS, recognition_points
+
+LABELS = ["cat", "dog", "tree", "house"]
+T0 = 1_700_000_000_000
+
+
+def make_room(**overrides: Any) -> Room:
+    settings = Settings.from_env({}, intermission_seconds=2.0, resume_seconds=60, **overrides)
+    return Room("ABCDEFGH", settings, LABELS, rng=random.Random(7))
+
+
+def msgs(effects: list[Effect], kind: str | None = None) -> list[dict[str, Any]]:
+    out = [e.msg for e in effects if isinstance(e, Broadcast | Send) and e.msg is not None]
+    return [m for m in out if kind is None or m["type"] == kind]
+
+
+def sent_to(effects: list[Effect], conn: str) -> list[dict[str, Any]]:
+    return [e.msg for e in effects if isinstance(e, Send) and e.conn == conn and e.msg]
+
+
+def join(room: Room, conn: str, name: str, now: int = T0, **kw: Any) -> tuple[str, str]:
+    effects = room.join(now, conn, name, new_token=f"ABCDEFGH.tok-{conn}-xxxxxxxxxxxx", **kw)
+    welcome = sent_to(effects, conn)[0]
+    assert welcome["type"] == "welcome", welcome
+    return welcome["player_id"], welcome["resume_token"]
+
+
+def guess(label: str, p: float) -> list[dict[str, Any]]:
+    return [{"label": label, "p": p}, {"label": "other", "p": 0.01}]
+
+
+def finals(room: Room) -> dict[str, FinalGuess]:
+    return {p.id: FinalGuess(guesses=[], image="") for p in room.seated()}
+
+
+def two_player_game(rounds: int = 2, seconds: int = 20) -> tuple[Room, str, str]:
+    room = make_room()
+    a, _ = join(room, "n:1", "ada")
+    b, _ = join(room, "n:2", "bob")
+    room.change_settings(T0, "n:1", rounds, seconds)
+    effects = room.start(T0, "n:1")
+    assert [m["type"] for m in msgs(effects)] == ["game_started", "round_started"]
+    return room, a, b
+
+
+def test_first_player_is_host_and_joins_are_announced() -> None:
+    room = make_room()
+    effects = room.join(T0, "n:1", "ada", new_token="ABCDEFGH.t1xxxxxxxxxxxxxxx")
+    welcome = sent_to(effects, "n:1")[0]
+    assert welcome["snapshot"]["host"] == welcome["player_id"] == "p1"
+    assert welcome["snapshot"]["phase"] == LOBBY
+    effects = room.join(T0, "n:2", "bob", new_token="ABCDEFGH.t2xxxxxxxxxxxxxxx")
+    joined = [e for e in effects if isinstance(e, Broadcast)]
+    assert joined[0].msg["player"]["name"] == "bob"
+    assert joined[0].exclude == "n:2"
+    assert room.host == "p1"
+
+
+def test_full_game_with_recognitions_and_timeouts() -> None:
+    room, a, b = two_player_game(rounds=2, seconds=20)
+    prompt1 = room.prompt
+    assert room.phase == DRAWING and prompt1 in LABELS
+    assert room.deadline == T0 + 20_000
+    # ada draws; the AI recognizes her at 5 s
+    e = room.points(T0 + 5000, "n:1", 1, 0, [[1, 2, 0], [3, 4, 10]])
+    assert any(isinstance(x, Infer) for x in e)
+    assert msgs(e, "ink")[0]["player_id"] == a
+    e = room.apply_guess(T0 + 5100, a, 1, 1, T0 + 5000, guess(prompt1, 0.9))
+    rec = msgs(e, "recognized")[0]
+    expected = recognition_points(15_000, 20_000, first=True)
+    assert rec["points"] == expected == 100 + 675 + FIRST_BONUS
+    assert rec["first"] is True and rec["elapsed_ms"] == 5000
+    awards = [x for x in e if isinstance(x, Award)]
+    assert awards[0].points == expected and awards[0].name == "ada"
+    # her drawing is locked now
+    e = room.points(T0 + 5200, "n:1", 2, 0, [[5, 5, 20]])
+    assert msgs(e)[0]["code"] == "drawing_locked"
+    assert not room.round_due(T0 + 6000)
+    # bob is guessed wrong, then recognized at 10 s without the first bonus
+    room.points(T0 + 9000, "n:2", 1, 0, [[1, 1, 0], [9, 9, 5]])
+    e = room.apply_guess(T0 + 9050, b, 1, 1, T0 + 9000, guess("nope", 0.99))
+    assert msgs(e, "guess")[0]["guesses"][0]["label"] == "nope"
+    assert not msgs(e, "recognized")
+    room.points(T0 + 10_000, "n:2", 2, 1, [[2, 2, 1]])
+    e = room.apply_guess(T0 + 10_050, b, 1, 2, T0 + 10_000, guess(prompt1, 0.5))
+    assert msgs(e, "recognized")[0]["points"] == recognition_points(10_000, 20_000, False)
+    # everyone recognized: the round ends early
+    assert room.round_due(T0 + 10_050)
+    e = room.end_round(T0 + 10_050, finals(room))
+    ended = msgs(e, "round_ended")[0]
+    assert room.phase == INTERMISSION
+    assert ended["next_round_at"] == T0 + 10_050 + 2000
+    results = {r["player_id"]: r for r in ended["results"]}
+    assert results[a]["recognized"] and results[a]["strokes"] == [[[1, 2, 0], [3, 4, 10]]]
+    assert results[b]["elapsed_ms"] == 10_000
+    assert room.next_wakeup() == T0 + 12_050
+    # intermission over: round 2 with another prompt; nobody draws; time runs out
+    assert room.tick(T0 + 12_049) == []
+    e = room.tick(T0 + 12_050)
+    started = msgs(e, "round_started")[0]
+    assert started["round"] == 2 and started["prompt"] != prompt1
+    assert started["deadline"] == T0 + 12_050 + 20_000
+    assert any(isinstance(x, InkOp) and x.op is None for x in e)
+    assert not room.round_due(T0 + 32_049)
+    assert room.round_due(T0 + 32_050)
+    e = room.end_round(T0 + 32_050, finals(room))
+    assert room.phase == GAME_OVER
+    ranking = msgs(e, "game_ended")[0]["ranking"]
+    assert [r["player_id"] for r in ranking] == [a, b]
+    assert ranking[0]["score"] == expected
+    # play again: back to the lobby with zero scores, then a new game
+    e = room.play_again(T0 + 40_000, "n:1")
+    assert msgs(e, "lobby")[0]["scores"] == {a: 0, b: 0}
+    e = room.start(T0 + 41_000, "n:1")
+    assert room.round == 1 and room.phase == DRAWING
+
+
+def test_late_update_after_deadline_is_refused_but_earlier_update_counts() -> None:
+    room, a, _b = two_player_game(seconds=20)
+    deadline = room.deadline
+    assert deadline is not None
+    room.points(deadline - 1, "n:1", 1, 0, [[0, 0, 0], [5, 5, 1]])
+    e = room.points(deadline, "n:1", 2, 0, [[6, 6, 2]])
+    assert msgs(e)[0]["code"] == "bad_phase"
+    # the AI finishes after the deadline, but the update arrived before it: it counts
+    e = room.apply_guess(deadline + 30, a, 1, 1, deadline - 1, guess(room.prompt or "", 0.8))
+    assert msgs(e, "recognized")[0]["points"] == 100 + FIRST_BONUS
+
+
+@pytest.mark.parametrize(
+    ("conn", "action", "code"),
+    [
+        ("n:2", lambda r, c: r.start(T0, c), "not_host"),
+        ("n:2", lambda r, c: r.change_settings(T0, c, 3, 20), "not_host"),
+        ("n:1", lambda r, c: r.points(T0, c, 1, 0, [[1, 1, 0]]), "bad_phase"),
+        ("n:9", lambda r, c: r.undo(T0, c, 1), "not_joined"),
+        ("n:1", lambda r, c: r.play_again(T0, c), "bad_phase"),
+        ("n:1", lambda r, c: r.kick(T0, c, "p77"), "no_such_player"),
+    ],
+)
+def test_refused_commands_answer_only_the_sender(conn: str, action: Any, code: str) -> None:
+    room = make_room()
+    join(room, "n:1", "ada")
+    join(room, "n:2", "bob")
+    before = json.dumps(room.to_dict(), sort_keys=True)
+    effects = action(room, conn)
+    assert len(effects) == 1 and isinstance(effects[0], Send) and effects[0].conn == conn
+    assert effects[0].msg is not None and effects[0].msg["code"] == code
+    assert json.dumps(room.to_dict(), sort_keys=True) == before
+
+
+def test_strokes_undo_clear_and_limits() -> None:
+    room, a, _ = two_player_game()
+    room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
+    room.points(T0 + 2, "n:1", 2, 0, [[1, 1, 1]])
+    room.points(T0 + 3, "n:1", 3, 1, [[5, 5, 2]])
+    assert room.players[a].strokes == [[[0, 0, 0], [1, 1, 1]], [[5, 5, 2]]]
+    assert msgs(room.points(T0 + 4, "n:1", 4, 3, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
+    assert msgs(room.points(T0 + 4, "n:1", 4, 0, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
+    e = room.undo(T0 + 5, "n:1", 5)
+    assert msgs(e, "undo") == [{"type": "undo", "player_id": a}]
+    assert room.players[a].strokes == [[[0, 0, 0], [1, 1, 1]]]
+    room.clear(T0 + 6, "n:1", 6)
+    assert room.players[a].strokes == [] and room.players[a].n_points == 0
+    limit = room.settings.max_points_per_drawing
+    pts = [[0, 0, 0]] * room.settings.max_points_per_update
+    n = 0
+    stroke = 0
+    while n + len(pts) <= limit:
+        e = room.points(T0 + 7, "n:1", 7, stroke, pts)
+        assert not msgs(e, "error"), msgs(e, "error")
+        n += len(pts)
+        stroke = 1 if stroke == 0 else stroke
+        stroke = len(room.players[a].strokes) - 1
+    e = room.points(T0 + 8, "n:1", 8, stroke, pts)
+    assert msgs(e)[0]["code"] == "too_many_points"
+
+
+def test_spectators_watch_but_cannot_draw() -> None:
+    room, _a, _b = two_player_game()
+    s, _ = join(room, "n:3", "eve", spectator=True)
+    assert msgs(room.points(T0 + 1, "n:3", 1, 0, [[1, 1, 0]]))[0]["code"] == "spectator"
+    assert s not in room.scores()
+    assert room.snapshot(T0)["spectators"][0]["id"] == s
+
+
+def test_capacity_is_enforced() -> None:
+    room = make_room(room_capacity=2)
+    join(room, "n:1", "a")
+    join(room, "n:2", "b")
+    e = room.join(T0, "n:3", "c", new_token="ABCDEFGH.t3xxxxxxxxxxxxxxxxx")
+    assert msgs(e)[0]["code"] == "room_full"
+
+
+def test_host_hand_over_on_leave_and_kick() -> None:
+    room = make_room()
+    a, _ = join(room, "n:1", "ada")
+    b, _ = join(room, "n:2", "bob")
+    c, _ = join(room, "n:3", "cy")
+    e = room.kick(T0, "n:1", b)
+    assert any(isinstance(x, Send) and x.conn == "n:2" and x.close == 4001 for x in e)
+    assert msgs(e, "player_left") == [{"type": "player_left", "player_id": b, "reason": "kicked"}]
+    e = room.leave(T0, "n:1")
+    assert msgs(e, "host_changed") == [{"type": "host_changed", "player_id": c}]
+    assert room.host == c and a not in room.players
+
+
+def test_resume_keeps_seat_and_score_then_times_out() -> None:
+    room, a, _b = two_player_game()
+    prompt = room.prompt or ""
+    room.points(T0 + 1000, "n:1", 1, 0, [[0, 0, 0], [1, 1, 1]])
+    room.apply_guess(T0 + 1100, a, 1, 1, T0 + 1000, guess(prompt, 0.9))
+    score = room.players[a].score
+    assert score > 0
+    e = room.disconnect(T0 + 2000, "n:1")
+    assert msgs(e, "player_status")[0]["connected"] is False
+    assert room.host == "p2"  # the host dropped: hand-over to a connected player
+    # resume on another connection (e.g. another process)
+    token = "ABCDEFGH.tok-n:1-xxxxxxxxxxxx"
+    e = room.join(T0 + 3000, "m:7", "whatever", resume=token, new_token="unused")
+    welcome = sent_to(e, "m:7")[0]
+    assert welcome["player_id"] == a and welcome["resume_token"] == token
+    snap = welcome["snapshot"]
+    assert snap["drawings"][a] == [[[0, 0, 0], [1, 1, 1]]]
+    assert next(p for p in snap["players"] if p["id"] == a)["score"] == score
+    # a second resume replaces the first connection (closed with 4002)
+    e = room.join(T0 + 3500, "m:8", "x", resume=token, new_token="unused")
+    assert any(isinstance(x, Send) and x.conn == "m:7" and x.close == 4002 for x in e)
+    # a bad token is refused
+    e = room.join(T0, "m:9", "x", resume="ABCDEFGH.nope-nope-nope-nope", new_token="u")
+    assert msgs(e)[0]["code"] == "bad_resume"
+    # gone for longer than resume_seconds: the seat is freed
+    room.disconnect(T0 + 4000, "m:8")
+    assert room.next_wakeup() == min(room.deadline or 0, T0 + 4000 + 60_000)
+    e = room.tick(T0 + 64_000)
+    assert msgs(e, "player_left")[0] == {"type": "player_left", "player_id": a, "reason": "timeout"}
+
+
+def test_dead_process_connections_are_disconnected() -> None:
+    room = make_room()
+    join(room, "procA:1", "ada")
+    join(room, "procB:1", "bob")
+    e = room.disconnect_dead(T0, {"procB"})
+    assert msgs(e, "player_status") == [
+        {"type": "player_status", "player_id": "p1", "connected": False}
+    ]
+
+
+def test_round_needs_only_connected_players_recognized() -> None:
+    room, a, _b = two_player_game()
+    room.disconnect(T0 + 1, "n:2")
+    room.points(T0 + 2, "n:1", 1, 0, [[0, 0, 0]])
+    room.apply_guess(T0 + 3, a, 1, 1, T0 + 2, guess(room.prompt or "", 0.99))
+    assert room.round_due(T0 + 3)
+
+
+def test_state_round_trips_through_json_and_the_ink_log() -> None:
+    room, a, b = two_player_game()
+    log: list[dict[str, Any]] = []
+    for e in [
+        *room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0], [2, 2, 1]]),
+        *room.points(T0 + 2, "n:2", 1, 0, [[9, 9, 0]]),
+        *room.points(T0 + 3, "n:2", 2, 1, [[8, 8, 1]]),
+        *room.undo(T0 + 4, "n:2", 3),
+        *room.points(T0 + 5, "n:1", 2, 1, [[4, 4, 2]]),
+    ]:
+        if isinstance(e, InkOp) and e.op is not None:
+            log.append(json.loads(json.dumps(e.op)))
+    state = json.loads(json.dumps(room.to_dict()))
+    copy = Room.from_dict(state, room.settings, LABELS)
+    copy.replay_ink(log)
+    assert copy.snapshot(T0) == room.snapshot(T0)
+    assert copy.players[a].strokes == [[[0, 0, 0], [2, 2, 1]], [[4, 4, 2]]]
+    assert copy.players[b].n_points == 1
+    assert copy.next_wakeup() == room.next_wakeup()
+
+
+def test_prompts_setting_restricts_the_deal() -> None:
+    room = make_room(prompts=("tree", "not-a-label"))
+    join(room, "n:1", "ada")
+    room.start(T0, "n:1")
+    assert room.prompt == "tree"
+
+
+def test_awards_are_pending_until_posted() -> None:
+    room, a, _ = two_player_game()
+    room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
+    room.apply_guess(T0 + 2, a, 1, 1, T0 + 1, guess(room.prompt or "", 0.99))
+    ids = {x["award_id"] for x in room.pending_awards}
+    assert len(ids) == 1
+    # a replayed guess for the same player is ignored (already recognized)
+    e = room.apply_guess(T0 + 3, a, 1, 1, T0 + 1, guess(room.prompt or "", 0.99))
+    assert e == []
+    room.awards_posted(ids)
+    assert room.pending_awards == []

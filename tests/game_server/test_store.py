@@ -1,0 +1,107 @@
+"""Lease, fencing, atomic persistence and idempotent awards against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from game_server import lease as leases
+from game_server.config import Settings
+from game_server.hub import decode_event
+from game_server.store import Fenced, Store
+
+CODE = "ABCDEFGH"
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    assert settings.redis_url is not None
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield Store(client, settings)
+    await client.aclose()
+
+
+async def test_lease_is_exclusive_renewable_and_fenced(store: Store) -> None:
+    r = store.redis
+    lk, ek = store.room_key(CODE, "lease"), store.room_key(CODE, "epoch")
+    assert lk.endswith("room:{ABCDEFGH}:lease") and ek.endswith("room:{ABCDEFGH}:epoch")
+    first = await leases.acquire(r, lk, ek, "procA", 5000, 60_000)
+    assert first is not None and first.epoch == 1
+    assert await leases.acquire(r, lk, ek, "procB", 5000, 60_000) is None
+    assert await leases.renew(r, lk, first, 5000)
+    assert 0 < await r.pttl(lk) <= 5000
+    # the lease runs out (simulated: the key expires) and procB takes over with epoch 2
+    await r.pexpire(lk, 1)
+    await r.delete(lk)
+    second = await leases.acquire(r, lk, ek, "procB", 5000, 60_000)
+    assert second is not None and second.epoch == 2
+    # the stale owner can neither renew nor release nor write
+    assert not await leases.renew(r, lk, first, 5000)
+    assert not await leases.release(r, lk, first)
+    await store.create_room(CODE, {"v": 0})
+    with pytest.raises(Fenced):
+        await store.persist(
+            CODE, first.epoch, {"v": "stale"}, "0-0",
+            reset_ink=False, ink=["x"], game_id="g", scores={"p1": 5}, events=[],
+        )  # fmt: skip
+    loaded = await store.load_room(CODE)
+    assert loaded == ({"v": 0}, "0-0", [])
+    await store.persist(
+        CODE, second.epoch, {"v": 1}, "5-0",
+        reset_ink=False, ink=[json.dumps({"p": "p1"})], game_id="g", scores={"p1": 7}, events=[],
+    )  # fmt: skip
+    assert await store.load_room(CODE) == ({"v": 1}, "5-0", [{"p": "p1"}])
+    assert await store.game_scores(CODE, "g") == {"p1": 7}
+    assert await leases.release(r, lk, second)
+    assert not await r.exists(lk)
+
+
+async def test_events_are_published_only_by_the_current_owner(store: Store) -> None:
+    r = store.redis
+    lk, ek = store.room_key(CODE, "lease"), store.room_key(CODE, "epoch")
+    owner = await leases.acquire(r, lk, ek, "procA", 5000, 60_000)
+    assert owner is not None
+    await store.create_room(CODE, {})
+    pubsub = r.pubsub()
+    await pubsub.subscribe(store.channel(CODE))
+    assert (await pubsub.get_message(timeout=5))["type"] == "subscribe"  # type: ignore[index]
+    with pytest.raises(Fenced):
+        await store.persist(
+            CODE, owner.epoch + 1, {}, "0-0", reset_ink=False, ink=[], game_id=None, scores={},
+            events=['{"kind":"x"}\n{"type":"stale"}'],
+        )  # fmt: skip
+    await store.persist(
+        CODE, owner.epoch, {}, "0-0", reset_ink=False, ink=[], game_id=None, scores={},
+        events=['{"kind":"x"}\n{"type":"fresh"}'],
+    )  # fmt: skip
+    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    assert msg is not None
+    assert decode_event(msg["data"])[1] == '{"type":"fresh"}'
+    await pubsub.aclose()
+
+
+async def test_awards_count_once(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.award("ROOM:g1:1:p1", "ada", 500, "2026-01-02") for _ in range(5))
+    )
+    assert sorted(results) == [False, False, False, False, True]
+    assert await store.award("ROOM:g1:2:p1", "ada", 100, "2026-01-02")
+    assert await store.leaderboard("all", "2026-01-02", 10) == [
+        {"rank": 1, "name": "ada", "score": 600}
+    ]
+    assert await store.leaderboard("today", "2026-01-02", 10) == [
+        {"rank": 1, "name": "ada", "score": 600}
+    ]
+    assert await store.leaderboard("today", "2026-01-03", 10) == []
+
+
+async def test_commands_stream_in_order(store: Store) -> None:
+    ids = [await store.send_command(CODE, {"k": "ping", "n": i}) for i in range(3)]
+    got = await store.read_commands(CODE, "0-0", block_ms=100)
+    assert [c["n"] for _, c in got] == [0, 1, 2]
+    assert [i for i, _ in got] == ids
+    assert await store.read_commands(CODE, ids[-1], block_ms=1) == []

@@ -1,0 +1,259 @@
+"""Assemble training pools and held-out sets from all formats, split by drawing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from model.raster import RASTER_VERSION, drawing_to_image
+from training.augment import StrokeAug, render_augmented
+from training.data import (
+    StrokeDrawing,
+    data_dir,
+    fingerprint,
+    load_bitmaps,
+    load_categories,
+    load_stretched,
+    load_strokes,
+    split_of,
+)
+
+__all__ = ["SRC_BITMAP", "SRC_STRETCHED", "SRC_STROKE", "Corpus", "HeldOut", "build_corpus"]
+
+SRC_BITMAP, SRC_STROKE, SRC_STRETCHED = 0, 1, 2
+SRC_NAMES = {SRC_BITMAP: "bitmap", SRC_STROKE: "stroke", SRC_STRETCHED: "stretched"}
+
+
+@dataclass
+class HeldOut:
+    """Held-out images (each drawing once) plus the stroke drawings among them."""
+
+    x: npt.NDArray[np.uint8]
+    y: npt.NDArray[np.int64]
+    src: npt.NDArray[np.int8]
+    strokes: list[StrokeDrawing] = field(default_factory=list)
+    stroke_labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+@dataclass
+class Corpus:
+    labels: list[str]
+    # training pool (before stroke augmentation)
+    x: npt.NDArray[np.uint8]
+    y: npt.NDArray[np.int64]
+    src: npt.NDArray[np.int8]
+    train_strokes: list[StrokeDrawing]
+    train_stroke_labels: npt.NDArray[np.int64]
+    val: HeldOut
+    test: HeldOut
+    fingerprint: str
+    counts: dict[str, Any]
+
+
+def _render_all(drawings: list[StrokeDrawing], desc: str) -> npt.NDArray[np.uint8]:
+    out = np.zeros((len(drawings), 784), dtype=np.uint8)
+    for i, d in enumerate(tqdm(drawings, desc=desc, leave=False, disable=len(drawings) < 500)):
+        out[i] = drawing_to_image(d.drawing).reshape(-1)
+    return out
+
+
+def _subsample(n: int, limit: int | None) -> npt.NDArray[np.intp]:
+    idx = np.arange(n)
+    return idx if limit is None or n <= limit else idx[:limit]
+
+
+def build_corpus(
+    labels: list[str],
+    root: Path | None = None,
+    max_per_class: int | None = None,
+    use_stretched: bool = True,
+    use_raw: bool = True,
+    render_train: bool = True,
+) -> Corpus:
+    """Load every format of ``labels`` and split by drawing (see :mod:`training.data`).
+
+    ``render_train=False`` leaves the training stroke renders blank (evaluation only).
+    ``max_per_class`` caps the bitmaps, stretched renders and stroke drawings per class and
+    source (first ones in file order), for quick runs and tests.
+    """
+    root = root or data_dir()
+    cats = load_categories(root)["categories"]
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    srcs: list[np.ndarray] = []
+    train_strokes: list[StrokeDrawing] = []
+    train_stroke_labels: list[int] = []
+    held: dict[str, dict[str, list[Any]]] = {
+        s: {"x": [], "y": [], "src": [], "strokes": [], "stroke_labels": []} for s in ("val", "test")
+    }
+    counts: dict[str, Any] = {"per_class": {}}
+    files: list[Path] = []
+    for label_id, cat in enumerate(tqdm(labels, desc="loading data", leave=False)):
+        if cat not in cats:
+            raise KeyError(f"unknown category {cat!r}")
+        c: dict[str, int] = {}
+        # stroke drawings: simplified + raw; held-out deduplicated by key_id
+        strokes: list[StrokeDrawing] = []
+        for source in ("simplified", "raw") if use_raw else ("simplified",):
+            p = root / source / f"{cat}.ndjson"
+            if p.exists():
+                files.append(p)
+            loaded = load_strokes(cat, source, root)  # type: ignore[arg-type]
+            loaded = [loaded[i] for i in _subsample(len(loaded), max_per_class)]
+            strokes.extend(loaded)
+        seen_keys: set[str] = set()
+        heldout_keys: set[str] = set()
+        heldout_index: set[int] = set()
+        for d in strokes:
+            if d.split == "train":
+                train_strokes.append(d)
+                train_stroke_labels.append(label_id)
+                c["train_stroke"] = c.get("train_stroke", 0) + 1
+                continue
+            heldout_keys.add(d.key_id)
+            if d.key_id in seen_keys:
+                continue  # same drawing in simplified and raw: count it once
+            seen_keys.add(d.key_id)
+            if d.index is not None:
+                heldout_index.add(d.index)
+            h = held[d.split]
+            h["strokes"].append(d)
+            h["stroke_labels"].append(label_id)
+            c[f"{d.split}_stroke"] = c.get(f"{d.split}_stroke", 0) + 1
+        # Google bitmaps, split by row (= index)
+        imgs, rows = load_bitmaps(cat, root)
+        if len(rows):
+            files.append(root / "bitmaps" / f"{cat}.npz")
+        sel = _subsample(len(rows), max_per_class)
+        imgs, rows = imgs[sel], rows[sel]
+        splits = np.array([split_of(cat, int(r)) for r in rows])
+        tr = splits == "train"
+        xs.append(imgs[tr])
+        ys.append(np.full(int(tr.sum()), label_id))
+        srcs.append(np.full(int(tr.sum()), SRC_BITMAP, dtype=np.int8))
+        c["train_bitmap"] = int(tr.sum())
+        for s in ("val", "test"):
+            m = (splits == s) & ~np.isin(rows, list(heldout_index))  # stroke version used
+            held[s]["x"].append(imgs[m])
+            held[s]["y"].append(np.full(int(m.sum()), label_id))
+            held[s]["src"].append(np.full(int(m.sum()), SRC_BITMAP, dtype=np.int8))
+            c[f"{s}_bitmap"] = int(m.sum())
+        # stretched renders: training side only, minus held-out stroke drawings' key_ids
+        if use_stretched:
+            simgs, keys = load_stretched(cat, root)
+            if len(keys):
+                files.append(root / "bitmaps_stretched" / f"{cat}.npz")
+            sel = _subsample(len(keys), max_per_class)
+            simgs, keys = simgs[sel], keys[sel]
+            keep = ~np.isin(keys.astype(str), list(heldout_keys))
+            xs.append(simgs[keep])
+            ys.append(np.full(int(keep.sum()), label_id))
+            srcs.append(np.full(int(keep.sum()), SRC_STRETCHED, dtype=np.int8))
+            c["train_stretched"] = int(keep.sum())
+        counts["per_class"][cat] = c
+
+    # unaugmented renders of training stroke drawings join the pool
+    train_x = (
+        _render_all(train_strokes, "render train strokes")
+        if render_train
+        else np.zeros((len(train_strokes), 784), dtype=np.uint8)
+    )
+    xs.append(train_x)
+    ys.append(np.asarray(train_stroke_labels, dtype=np.int64))
+    srcs.append(np.full(len(train_strokes), SRC_STROKE, dtype=np.int8))
+
+    def held_out(s: str) -> HeldOut:
+        h = held[s]
+        sx = _render_all(h["strokes"], f"render {s} strokes")
+        return HeldOut(
+            x=np.concatenate([*h["x"], sx]).astype(np.uint8),
+            y=np.concatenate([*h["y"], np.asarray(h["stroke_labels"], dtype=np.int64)]).astype(
+                np.int64
+            ),
+            src=np.concatenate(
+                [*h["src"], np.full(len(h["strokes"]), SRC_STROKE, dtype=np.int8)]
+            ).astype(np.int8),
+            strokes=h["strokes"],
+            stroke_labels=np.asarray(h["stroke_labels"], dtype=np.int64),
+        )
+
+    val, test = held_out("val"), held_out("test")
+    fp = hashlib.sha256(
+        (fingerprint(files) + f"|max={max_per_class}|raw={use_raw}|str={use_stretched}").encode()
+    ).hexdigest()
+    totals: dict[str, int] = {}
+    for c in counts["per_class"].values():
+        for k, v in c.items():
+            totals[k] = totals.get(k, 0) + v
+    counts["total"] = totals
+    return Corpus(
+        labels=list(labels),
+        x=np.concatenate(xs).astype(np.uint8),
+        y=np.concatenate(ys).astype(np.int64),
+        src=np.concatenate(srcs).astype(np.int8),
+        train_strokes=train_strokes,
+        train_stroke_labels=np.asarray(train_stroke_labels, dtype=np.int64),
+        val=val,
+        test=test,
+        fingerprint=fp,
+        counts=counts,
+    )
+
+
+def _render_job(args: tuple[list[Any], int, int, StrokeAug]) -> np.ndarray:
+    drawing, seed, variants, cfg = args
+    return render_augmented(drawing, seed, variants, cfg)
+
+
+def augmented_stroke_pool(
+    corpus: Corpus,
+    variants: int,
+    cfg: StrokeAug,
+    seed: int,
+    workers: int = 2,
+    cache_dir: Path | None = None,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """``variants`` stroke-augmented renders of every training stroke drawing (cached)."""
+    n = len(corpus.train_strokes)
+    if variants <= 0 or n == 0:
+        return np.zeros((0, 784), np.uint8), np.zeros(0, np.int64)
+    key = hashlib.sha256(
+        f"{corpus.fingerprint}|{variants}|{cfg}|{seed}|{RASTER_VERSION}|{n}".encode()
+    ).hexdigest()[:16]
+    cache = (cache_dir / f"strokepool-{key}.npz") if cache_dir else None
+    labels = np.repeat(corpus.train_stroke_labels, variants)
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            return z["x"], labels
+    jobs = []
+    for d in corpus.train_strokes:
+        s = int.from_bytes(
+            hashlib.sha256(f"{seed}|{d.source}|{d.category}|{d.key_id}".encode()).digest()[:8],
+            "big",
+        )
+        jobs.append((d.drawing, s, variants, cfg))
+    out = np.zeros((n * variants, 784), dtype=np.uint8)
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    bar = tqdm(total=n, desc=f"stroke augmentation x{variants}", leave=False)
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            out[i * variants : (i + 1) * variants] = _render_job(job)
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for i, imgs in enumerate(ex.map(_render_job, jobs, chunksize=64)):
+                out[i * variants : (i + 1) * variants] = imgs
+                bar.update(1)
+    bar.close()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, x=out)
+    return out, labels

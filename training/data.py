@@ -1,0 +1,149 @@
+"""Quick, Draw! data access, deterministic splits and dataset assembly.
+
+Splits are by drawing: a simplified drawing with ``index`` i, the raw drawing with
+``index`` i and Google bitmap row i of the same category are the same drawing and always
+land in the same split (hash of ``category/index``).  Stretched renders (only ``key_id``
+known) are training-only; those whose ``key_id`` belongs to a held-out stroke drawing are
+dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SPLITS",
+    "StrokeDrawing",
+    "data_dir",
+    "load_bitmaps",
+    "load_categories",
+    "load_stretched",
+    "load_strokes",
+    "split_of",
+    "vocabulary",
+]
+
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+#: percentage of drawings in validation and test (by hash), the rest is training
+VAL_PCT = 10
+TEST_PCT = 10
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """The Quick, Draw! data folder: ``$QUICKDRAW_DATA`` or ``<repo>/../shared/data/quickdraw``."""
+    env = os.environ.get("QUICKDRAW_DATA")
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / "shared" / "data" / "quickdraw"
+
+
+def load_categories(root: Path | None = None) -> dict[str, Any]:
+    return json.loads(((root or data_dir()) / "categories.json").read_text())
+
+
+def vocabulary(root: Path | None = None) -> list[str]:
+    """The game vocabulary: categories flagged ``vocabulary: true``, sorted."""
+    cats = load_categories(root)["categories"]
+    return sorted(name for name, info in cats.items() if info.get("vocabulary"))
+
+
+def _key(category: str, index: int | None, key_id: str | int | None) -> str:
+    if index is not None:
+        return f"{category}/i{int(index)}"
+    return f"{category}/k{key_id}"
+
+
+def split_of(category: str, index: int | None, key_id: str | int | None = None) -> Split:
+    """Deterministic split of a drawing, identical across formats (by index, else key_id)."""
+    h = int.from_bytes(hashlib.sha256(_key(category, index, key_id).encode()).digest()[:8], "big")
+    r = h % 100
+    if r < TEST_PCT:
+        return "test"
+    if r < TEST_PCT + VAL_PCT:
+        return "val"
+    return "train"
+
+
+@dataclass
+class StrokeDrawing:
+    category: str
+    index: int | None
+    key_id: str
+    source: Literal["simplified", "raw"]
+    drawing: list[Any]
+    recognized: bool = True
+    split: Split = field(default="train")
+
+
+def load_strokes(
+    category: str, source: Literal["simplified", "raw"], root: Path | None = None
+) -> list[StrokeDrawing]:
+    path = (root or data_dir()) / source / f"{category}.ndjson"
+    out: list[StrokeDrawing] = []
+    if not path.exists():
+        return out
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            index = d.get("index")
+            key_id = str(d["key_id"])
+            out.append(
+                StrokeDrawing(
+                    category=category,
+                    index=None if index is None else int(index),
+                    key_id=key_id,
+                    source=source,
+                    drawing=d["drawing"],
+                    recognized=bool(d.get("recognized", True)),
+                    split=split_of(category, index, key_id),
+                )
+            )
+    return out
+
+
+def load_bitmaps(
+    category: str, root: Path | None = None
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Google bitmaps (N, 784) uint8 and their row numbers (= drawing index)."""
+    path = (root or data_dir()) / "bitmaps" / f"{category}.npz"
+    if not path.exists():
+        return np.zeros((0, 784), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    with np.load(path) as z:
+        return z["images"].astype(np.uint8), z["rows"].astype(np.int64)
+
+
+def load_stretched(
+    category: str, root: Path | None = None
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    path = (root or data_dir()) / "bitmaps_stretched" / f"{category}.npz"
+    if not path.exists():
+        return np.zeros((0, 784), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    with np.load(path) as z:
+        return z["images"].astype(np.uint8), z["key_ids"].astype(np.int64)
+
+
+def bitmap_splits(category: str, rows: Iterable[int]) -> npt.NDArray[np.str_]:
+    return np.array([split_of(category, int(r)) for r in rows], dtype="<U5")
+
+
+def fingerprint(paths: Sequence[Path]) -> str:
+    """sha256 over the names, sizes and contents' hashes of the given data files."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()

@@ -1,0 +1,320 @@
+"""Held-out evaluation report: ``python -m training evaluate``.
+
+Scores artifacts through the shipped numpy inference path (:class:`model.Classifier`) on
+the *test* split (never used for tuning): Google bitmaps plus held-out stroke drawings
+rendered by our rasterizer, each drawing once.  Writes ``evaluation.json``,
+``evaluation.md`` and PNG plots to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from model.artifact import DEFAULT_ARTIFACT, ATTRIBUTION
+from model.classifier import Classifier, load_classifier
+from model.raster import RASTER_VERSION, drawing_to_image
+from training.augment import partial_drawing
+from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
+
+__all__ = ["FRACTIONS", "evaluate", "score_model"]
+
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+
+
+def _topk(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+    return order[:, 0] == y, (order == y[:, None]).any(axis=1)
+
+
+def _summary(top1: np.ndarray, top3: np.ndarray, y: np.ndarray, n_classes: int) -> dict[str, Any]:
+    if len(y) == 0:
+        return {"n": 0}
+    present = [c for c in range(n_classes) if (y == c).any()]
+    return {
+        "n": len(y),
+        "top1": float(top1.mean()),
+        "top3": float(top3.mean()),
+        "macro_top1": float(np.mean([top1[y == c].mean() for c in present])),
+        "macro_top3": float(np.mean([top3[y == c].mean() for c in present])),
+        "classes": len(present),
+    }
+
+
+def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, Any]:
+    """All metrics of one classifier on a held-out set (labels must match ``clf.labels``)."""
+    if clf.labels != labels:
+        raise ValueError("classifier labels differ from the evaluation labels")
+    n = len(labels)
+    probs = clf.predict_images(test.x)
+    pred = probs.argmax(axis=1)
+    top1, top3 = _topk(probs, test.y)
+    res: dict[str, Any] = {"overall": _summary(top1, top3, test.y, n)}
+    for name, s in (("bitmap", SRC_BITMAP), ("stroke", SRC_STROKE)):
+        m = test.src == s
+        res[name] = _summary(top1[m], top3[m], test.y[m], n)
+    res["per_class"] = {
+        labels[c]: {
+            "n": int((test.y == c).sum()),
+            "top1": float(top1[test.y == c].mean()) if (test.y == c).any() else None,
+            "top3": float(top3[test.y == c].mean()) if (test.y == c).any() else None,
+        }
+        for c in range(n)
+    }
+    conf = np.zeros((n, n), dtype=np.int64)
+    np.add.at(conf, (test.y, pred), 1)
+    res["confusion"] = conf.tolist()
+    # early recognition: first ceil(f * n_strokes) strokes of held-out stroke drawings
+    early: dict[str, Any] = {}
+    ys = test.stroke_labels
+    for f in FRACTIONS:
+        imgs = np.stack([drawing_to_image(partial_drawing(d.drawing, f)) for d in test.strokes]) \
+            if test.strokes else np.zeros((0, 28, 28), np.uint8)
+        p = clf.predict_images(imgs)
+        t1, t3 = _topk(p, ys)
+        early[f"{int(f * 100)}%"] = _summary(t1, t3, ys, n)
+    res["early_recognition"] = early
+    return res
+
+
+def _plot_learning_curves(runs: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, meta in runs.items():
+        hist = meta.get("training", {}).get("history", [])
+        if not hist:
+            continue
+        ep = [h["epoch"] for h in hist]
+        axes[0].plot(ep, [h["train_loss"] for h in hist], label=f"{name} train (augmented)")
+        axes[0].plot(ep, [h["val_loss"] for h in hist], "--", label=f"{name} val")
+        axes[1].plot(ep, [h["train_top1"] for h in hist], label=f"{name} train (augmented)")
+        axes[1].plot(ep, [h["val_top1"] for h in hist], "--", label=f"{name} val")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    axes[1].set(xlabel="epoch", ylabel="top-1", title="accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_early(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [int(f * 100) for f in FRACTIONS]
+    for name, res in results.items():
+        er = res["early_recognition"]
+        ax.plot(xs, [er[f"{x}%"]["top1"] for x in xs], "o-", label=f"{name} top-1")
+        ax.plot(xs, [er[f"{x}%"]["top3"] for x in xs], "s--", label=f"{name} top-3")
+    ax.set(xlabel="% of strokes drawn", ylabel="accuracy", ylim=(0, 1),
+           title="early recognition (held-out stroke drawings)")
+    ax.set_xticks(xs)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_confusion(conf: npt.NDArray[np.int64], labels: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = conf.sum(axis=1, keepdims=True)
+    norm = conf / np.maximum(rows, 1)
+    fig, ax = plt.subplots(figsize=(16, 15))
+    im = ax.imshow(norm, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (row-normalized, test)")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plot_per_class(results: dict[str, dict[str, Any]], labels: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(18, 5))
+    width = 0.8 / max(1, len(results))
+    for i, (name, res) in enumerate(results.items()):
+        vals = [res["per_class"][c]["top1"] or 0.0 for c in labels]
+        ax.bar(np.arange(len(labels)) + i * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=90, fontsize=7)
+    ax.set(ylabel="top-1", ylim=(0, 1), title="per-class top-1 (test)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _markdown(report: dict[str, Any], labels: list[str]) -> str:
+    names = list(report["models"])
+    res = {k: report["models"][k]["results"] for k in names}
+    lines = [
+        "# Doodle Arena classifier: held-out evaluation",
+        "",
+        f"Generated by `{report['command']}` on {report['generated']}.  Test split only "
+        "(never used for tuning): Google bitmaps + held-out stroke drawings (simplified and "
+        "raw, each drawing once) rendered with our rasterizer "
+        f"(`{RASTER_VERSION}`), scored through the shipped numpy inference path.",
+        "",
+        "## Overall",
+        "",
+        "| model | set | n | top-1 | top-3 | macro top-1 | macro top-3 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        for part in ("overall", "bitmap", "stroke"):
+            s = res[name][part]
+            lines.append(
+                f"| {name} | {part} | {s.get('n', 0)} | {_fmt(s.get('top1'))} | "
+                f"{_fmt(s.get('top3'))} | {_fmt(s.get('macro_top1'))} | "
+                f"{_fmt(s.get('macro_top3'))} |"
+            )
+    lines += [
+        "",
+        "*top-1/top-3*: over test drawings; *macro*: mean of per-class accuracies "
+        "(every category counts equally; categories differ 100x in size).",
+        "",
+        "## Early recognition (held-out stroke drawings, first ⌈f·n⌉ strokes, re-normalized)",
+        "",
+        "| model | " + " | ".join(f"{int(f * 100)}% top-1 | {int(f * 100)}% top-3"
+                                    for f in FRACTIONS) + " |",
+        "|---|" + "---:|" * (2 * len(FRACTIONS)),
+    ]
+    for name in names:
+        er = res[name]["early_recognition"]
+        cells = []
+        for f in FRACTIONS:
+            s = er[f"{int(f * 100)}%"]
+            cells += [_fmt(s.get("top1")), _fmt(s.get("top3"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "![early recognition](early_recognition.png)", "",
+              "## Learning curves", "", "![learning curves](learning_curves.png)", "",
+              "## Models", ""]
+    for name in names:
+        m = report["models"][name]
+        lines.append(f"- **{name}**: `{m['artifact']}` — architecture "
+                     f"`784-{'-'.join(str(h) for h in m['architecture']['hidden'])}-"
+                     f"{m['architecture']['n_classes']}`, trained with `{m['command']}`")
+    lines += ["", "## Per class (test)", "",
+              "| category | n | " + " | ".join(f"{n} top-1 | {n} top-3" for n in names) + " |",
+              "|---|---:|" + "---:|" * (2 * len(names))]
+    first = names[0]
+    for c in labels:
+        pc = res[first]["per_class"][c]
+        cells = []
+        for name in names:
+            p = res[name]["per_class"][c]
+            cells += [_fmt(p["top1"]), _fmt(p["top3"])]
+        lines.append(f"| {c} | {pc['n']} | " + " | ".join(cells) + " |")
+    conf = np.asarray(res[first]["confusion"])
+    off = conf.copy()
+    np.fill_diagonal(off, 0)
+    pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:15], off.shape))[0]
+    lines += ["", f"## Most frequent confusions ({first})", "", "| true | predicted | count |",
+              "|---|---|---:|"]
+    for i, j in pairs:
+        if off[i, j] > 0:
+            lines.append(f"| {labels[i]} | {labels[j]} | {off[i, j]} |")
+    lines += ["", "![confusion matrix](confusion.png)", "", "![per class](per_class.png)", "",
+              "## Attribution", "", ATTRIBUTION, ""]
+    return "\n".join(lines)
+
+
+def evaluate(
+    model_path: Path | None,
+    baseline_path: Path | None,
+    out_dir: Path,
+    threads: int = 2,
+    command: str = "python -m training evaluate",
+    update_artifact: bool = True,
+) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    t0 = time.time()
+    model_path = model_path or DEFAULT_ARTIFACT
+    models: dict[str, tuple[Path, Classifier]] = {"model": (model_path, load_classifier(model_path))}
+    if baseline_path is not None:
+        models["baseline"] = (baseline_path, load_classifier(baseline_path))
+    labels = models["model"][1].labels
+    corpus = build_corpus(labels, render_train=False,
+                          max_per_class=models["model"][1].metadata.get("training", {})
+                          .get("config", {}).get("max_per_class"))
+    report: dict[str, Any] = {
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "raster_version": RASTER_VERSION,
+        "data_fingerprint": corpus.fingerprint,
+        "test_counts": {k: v for k, v in corpus.counts["total"].items() if k.startswith("test")},
+        "labels": labels,
+        "models": {},
+    }
+    for name, (path, clf) in tqdm(models.items(), desc="scoring", leave=False):
+        res = score_model(clf, corpus.test, labels)
+        report["models"][name] = {
+            "artifact": str(path),
+            "architecture": clf.metadata["architecture"],
+            "command": clf.metadata.get("training", {}).get("command", ""),
+            "data_fingerprint": clf.metadata.get("data", {}).get("fingerprint"),
+            "results": res,
+        }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {k: v["results"] for k, v in report["models"].items()}
+    _plot_learning_curves({k: c.metadata for k, (_, c) in models.items()},
+                          out_dir / "learning_curves.png")
+    _plot_early(results, out_dir / "early_recognition.png")
+    _plot_confusion(np.asarray(results["model"]["confusion"]), labels, out_dir / "confusion.png")
+    _plot_per_class(results, labels, out_dir / "per_class.png")
+    report["elapsed_s"] = round(time.time() - t0, 1)
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out_dir / "evaluation.md").write_text(_markdown(report, labels))
+    if update_artifact:
+        _store_test_metrics(models["model"][0], results["model"])
+        if baseline_path is not None:
+            _store_test_metrics(baseline_path, results["baseline"])
+    for name, res in results.items():
+        o, er = res["overall"], res["early_recognition"]
+        print(f"{name}: test top1 {o['top1']:.4f} top3 {o['top3']:.4f} macro top1 "
+              f"{o['macro_top1']:.4f} macro top3 {o['macro_top3']:.4f}; early top1 "
+              + " ".join(f"{k} {v['top1']:.3f}" for k, v in er.items()))
+    print(f"wrote {out_dir}/evaluation.md")
+    return report
+
+
+def _store_test_metrics(path: Path, res: dict[str, Any]) -> None:
+    """Record test metrics in the artifact's metadata (the JSON is not hashed)."""
+    json_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    meta = json.loads(json_path.read_text())
+    meta.setdefault("metrics", {})["test"] = {
+        k: res[k] for k in ("overall", "bitmap", "stroke", "early_recognition")
+    }
+    json_path.write_text(json.dumps(meta, indent=2) + "\n")

@@ -1,0 +1,264 @@
+// Doodle Arena web client: wires the connection, the room state and the screens.
+
+import { createRoom } from "./api.js";
+import { ServerClock } from "./clock.js";
+import { announce, showConnection, toast } from "./notify.js";
+import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard } from "./router.js";
+import { HomeScreen } from "./screens/home.js";
+import { LeaderboardScreen } from "./screens/leaderboard.js";
+import { LobbyScreen } from "./screens/lobby.js";
+import { OverScreen } from "./screens/over.js";
+import { ResultsScreen } from "./screens/results.js";
+import { RoundScreen } from "./screens/round.js";
+import { clearResume, loadResume, savedName, saveResume } from "./session.js";
+import { GameSocket } from "./socket.js";
+import { applyMessage, fromWelcome } from "./state.js";
+
+const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "results", game_over: "over" };
+const PHASE_EVENTS = new Set(["round_started", "round_ended", "game_ended", "lobby"]);
+const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started"]);
+// Errors that are part of normal play (a late stroke after recognition, a race with the round end).
+const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke"]);
+// Close codes after which reconnecting would be wrong.
+const FINAL_CLOSES = {
+  4001: "The host removed you from the room.",
+  4002: "This seat was taken over by another tab.",
+  1008: "The server refused the connection (origin not allowed).",
+  4003: "Too many connections from your address.",
+};
+
+class App {
+  constructor() {
+    this.clock = new ServerClock();
+    this.socket = null;
+    this.room = null;
+    this.request = null; // the join we asked for: {name, room?, quickplay?, spectator?}
+    this.resumeToken = null;
+    this.seq = 0;
+    this.online = false;
+    this.current = null;
+    this.screens = {
+      home: new HomeScreen(this),
+      lobby: new LobbyScreen(this),
+      round: new RoundScreen(this),
+      results: new ResultsScreen(this),
+      over: new OverScreen(this),
+      leaderboard: new LeaderboardScreen(this),
+    };
+  }
+
+  boot() {
+    const code = roomCodeFromPath();
+    const saved = loadResume();
+    window.addEventListener("hashchange", () => this.#route());
+    if (saved && (!code || saved.room === code)) {
+      // A reload inside a room: take the seat back.
+      this.resumeToken = saved.token;
+      this.request = { name: savedName() || "player", room: saved.room };
+      this.#connect();
+    }
+    this.#route();
+  }
+
+  // --- actions from the screens ------------------------------------------------------------
+
+  /** Join from the home screen: {name, spectator, quickplay?, create?, room?}. */
+  async start({ name, spectator, quickplay, create, room }) {
+    try {
+      if (create) room = (await createRoom()).code;
+    } catch (err) {
+      toast(`Could not create a room: ${err.message}`, "error");
+      this.screens.home.setBusy(false);
+      return;
+    }
+    this.request = { name, spectator: Boolean(spectator) };
+    if (room) this.request.room = room;
+    else this.request.quickplay = true;
+    this.resumeToken = null;
+    this.#connect();
+  }
+
+  send(type, fields = {}) {
+    return this.socket?.send(type, fields) ?? false;
+  }
+
+  /** Send a drawing update with the next seq; returns the seq. */
+  sendDrawing(type, fields = {}) {
+    this.seq += 1;
+    this.send(type, { seq: this.seq, ...fields });
+    return this.seq;
+  }
+
+  leave() {
+    this.send("leave");
+    this.#reset();
+    this.#route();
+  }
+
+  closeLeaderboard() {
+    if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
+    this.#route();
+  }
+
+  // --- connection -------------------------------------------------------------------------
+
+  #connect() {
+    this.socket?.close();
+    const socket = new GameSocket();
+    this.socket = socket;
+    socket.addEventListener("status", (e) => this.#status(e.detail));
+    socket.addEventListener("message", (e) => this.#message(e.detail));
+    socket.addEventListener("closed", (e) => this.#closed(e.detail));
+    socket.connect();
+  }
+
+  #sendJoin() {
+    const r = this.request || { name: savedName() || "player" };
+    const join = { name: r.name };
+    if (this.resumeToken) join.resume = this.resumeToken;
+    if (r.room) join.room = r.room;
+    else if (r.quickplay) join.quickplay = true;
+    if (r.spectator) join.spectator = true;
+    this.socket.send("join", join);
+  }
+
+  #status(detail) {
+    showConnection(detail);
+    if (detail.state === "open") this.#sendJoin();
+    else this.#setOnline(false);
+  }
+
+  #setOnline(online) {
+    this.online = online;
+    if (this.current === "round" && this.room) this.screens.round.setOnline(online, this.room);
+  }
+
+  #closed({ code }) {
+    const final = FINAL_CLOSES[code];
+    if (!final) return; // the socket reconnects by itself
+    toast(final, "error", 6000);
+    this.#reset();
+    this.#route();
+  }
+
+  /** Forget the room and the connection (left, kicked, or the room is gone). */
+  #reset() {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    clearResume();
+    this.resumeToken = null;
+    this.request = null;
+    this.room = null;
+    this.online = false;
+    showConnection({ state: "closed" });
+    goHomeUrl();
+  }
+
+  // --- server messages --------------------------------------------------------------------
+
+  #message(msg) {
+    switch (msg.type) {
+      case "welcome":
+        return this.#welcome(msg);
+      case "pong":
+        this.clock.recordRtt(msg.rtt);
+        this.clock.sample(msg.server_time);
+        return undefined;
+      case "error":
+        return this.#error(msg);
+      default:
+    }
+    const room = this.room;
+    if (!room || !applyMessage(room, msg)) return undefined;
+    if (msg.type === "round_started") {
+      this.clock.sample(msg.server_time);
+      this.seq = 0;
+    }
+    if (msg.type === "host_changed") this.#hostChanged(room);
+    if (msg.type === "player_left" && msg.reason === "kicked") toast("A player was removed by the host.");
+    if (PHASE_EVENTS.has(msg.type)) {
+      if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
+      return this.#route();
+    }
+    if (this.current === "lobby" && ROOM_EVENTS.has(msg.type)) this.screens.lobby.render(room);
+    this.screens[this.current]?.onMessage?.(room, msg);
+    return undefined;
+  }
+
+  #welcome(msg) {
+    const fresh = !this.room || this.room.code !== msg.snapshot?.room;
+    this.room = fromWelcome(msg);
+    this.resumeToken = msg.resume_token;
+    saveResume(msg.resume_token, this.room.code);
+    if (this.request) this.request.room = this.room.code;
+    showRoomInUrl(this.room.code);
+    this.clock.sample(msg.snapshot?.server_time);
+    const mine = this.room.guesses.get(this.room.me);
+    if (mine) this.seq = Math.max(this.seq, mine.seq);
+    this.online = true;
+    if (!fresh) announce("Reconnected.");
+    this.#route(true);
+  }
+
+  #hostChanged(room) {
+    const name = room.players.get(room.host)?.name;
+    if (room.host === room.me) toast("You are the host now.", "info");
+    else if (name) toast(`${name} is the host now.`, "info");
+    this.screens.lobby.noteHost(room);
+    if (this.current === "over") this.screens.over.render(room);
+  }
+
+  #error(msg) {
+    const joining = !this.room || msg.ref === "join";
+    if (joining && msg.code === "bad_resume" && this.resumeToken) {
+      // The seat expired: join the room again as a new player.
+      this.resumeToken = null;
+      clearResume();
+      this.#sendJoin();
+      return;
+    }
+    if (joining && msg.ref === "join") {
+      toast(msg.message || "Could not join.", "error", 6000);
+      const code = this.request?.room ?? null;
+      this.#reset();
+      this.#route();
+      if (code && msg.code !== "room_not_found") this.screens.home.enter(code);
+      return;
+    }
+    if (QUIET_ERRORS.has(msg.code)) {
+      console.debug("server:", msg.code, msg.message);
+      return;
+    }
+    toast(msg.message || msg.code, "error");
+  }
+
+  // --- screens ----------------------------------------------------------------------------
+
+  /** Show the screen the URL and the room's phase call for. */
+  #route(force = false) {
+    let name;
+    if (wantsLeaderboard()) name = "leaderboard";
+    else if (this.room) name = SCREEN_OF_PHASE[this.room.phase] || "lobby";
+    else name = "home";
+    if (name === this.current && !force) {
+      if (name === "lobby") this.screens.lobby.render(this.room);
+      return;
+    }
+    if (this.current && this.current !== name) this.screens[this.current].leave?.();
+    for (const el of document.querySelectorAll("main > [data-screen]")) el.hidden = el.dataset.screen !== name;
+    document.body.dataset.view = name;
+    this.current = name;
+    const screen = this.screens[name];
+    if (name === "home") {
+      screen.enter(this.socket ? null : roomCodeFromPath());
+      screen.setBusy(Boolean(this.socket)); // a resume is under way
+    }
+    else if (name === "lobby") screen.render(this.room);
+    else screen.enter(this.room);
+  }
+}
+
+const app = new App();
+window.doodle = app; // handy in the console (and for the browser tests' reconnect check)
+app.boot();

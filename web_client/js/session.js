@@ -1,0 +1,38 @@
+// What survives a reload: the resume token (per tab, sessionStorage) and the name (localStorage).
+
+const TOKEN = "doodle.resume";
+const NAME = "doodle.name";
+
+export function saveResume(token, room) {
+  sessionStorage.setItem(TOKEN, JSON.stringify({ token, room }));
+}
+
+/** {token, room} or null. */
+export function loadResume() {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(TOKEN) || "null");
+    return v && typeof v.token === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+export function clearResume() {
+  sessionStorage.removeItem(TOKEN);
+}
+
+export function savedName() {
+  return localStorage.getItem(NAME) || "";
+}
+
+export function saveName(name) {
+  localStorage.setItem(NAME, name);
+}
+
+const NAME_RE = /^[\p{L}\p{N} _\-.']{1,24}$/u;
+
+/** Trimmed name, or null when the server would refuse it (1..24 letters, digits, space, _-.'). */
+export function cleanName(raw) {
+  const name = String(raw || "").trim().replace(/\s+/g, " ");
+  return NAME_RE.test(name) ? name : null;
+}

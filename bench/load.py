@@ -312,6 +312,7 @@ class Player:
         self.in_round = False
         self.joined_players = 1
         self.started = False
+        self.welcomed: asyncio.Event | None = None
 
     # -- sending
 
@@ -419,6 +420,8 @@ class Player:
             self.on_guess(msg, now)
         elif kind == "welcome":
             self.player_id = msg["player_id"]
+            if self.welcomed is not None:
+                self.welcomed.set()  # the next player may join (the host joins first)
             snap = msg.get("snapshot") or {}
             self.joined_players = len(snap.get("players") or []) or 1
             await self.maybe_start()
@@ -449,6 +452,8 @@ class Player:
                 await self.send({"type": "start"})
         elif kind == "error":
             code = msg.get("code", "?")
+            if msg.get("ref") == "join" and self.welcomed is not None:
+                self.welcomed.set()
             if code in BENIGN_RACES:
                 stats.races[code] += 1
             else:
@@ -469,9 +474,8 @@ class Player:
             run.stats.connect_failures += 1
             return
         try:
+            self.welcomed = connected
             await self.send({"type": "join", "name": f"bot{self.index}", "room": self.room})
-            if connected is not None:
-                connected.set()
             async for raw in self.ws:
                 await self.handle(raw, time.perf_counter())
         except websockets.ConnectionClosed as exc:
@@ -481,6 +485,8 @@ class Player:
         except asyncio.CancelledError:
             raise
         finally:
+            if connected is not None:
+                connected.set()
             self.stop_drawing()
             if run.stopping:
                 with contextlib.suppress(Exception):

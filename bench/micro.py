@@ -170,7 +170,24 @@ def bench_update(
         if label in by_size:
             rows.append(_row("update", f"total, {label}", by_size[label]))
     meta = {"updates": n, "recipients": recipients, "bytes_per_update": written / max(n, 1)}
+    meta["direct_top1_agreement"] = _direct_agreement(clf, drawings)
     return rows, meta
+
+
+def _direct_agreement(clf, drawings: Sequence[Drawing]) -> float:
+    """Share of whole drawings whose top-1 guess is the same with the proposed direct path
+    (no resample/RDP) as with the reference normalize + rasterize."""
+    from bench.hotpath import direct_normalize
+    from model.raster import normalize_arrays, rasterize_arrays
+
+    def img(strokes):
+        return np.rint(rasterize_arrays(strokes) * 255.0).astype(np.uint8)
+
+    ref = np.stack([img(normalize_arrays(d.xy)) for d in drawings])
+    new = np.stack([img(direct_normalize(d.xy)) for d in drawings])
+    a = clf.predict_images(ref).argmax(axis=1)
+    b = clf.predict_images(new).argmax(axis=1)
+    return float((a == b).mean())
 
 
 def _replay_total(path: Any, replays: list[list[tuple[int, str]]], max_updates: int):
@@ -199,7 +216,12 @@ def _variants(clf, replays, max_updates: int, recipients: int) -> list[dict[str,
             "update",
             "total, fan-out with permessage-deflate",
             _replay_total(RoomPath(clf, recipients=recipients, deflate=True), replays, n),
-        )
+        ),
+        _row(
+            "update",
+            "total, PROPOSAL: raw points -> raster (no resample/RDP)",
+            _replay_total(RoomPath(clf, recipients=recipients, direct=True), replays, n),
+        ),
     ]
     try:
         from bench.hotpath import ServerFunctionsPath
@@ -338,18 +360,19 @@ def format_table(result: dict[str, Any]) -> str:
         f"torch threads={result['config']['torch_threads']}; "
         f"drawings={c['drawings']} (median {c['median_raw_points']:.0f}"
         f" raw points, {c['median_strokes']:.0f} strokes)",
-        f"{'section':<10} {'case':<42} {'n':>7} {'median us':>10} {'p99 us':>10}",
+        f"{'section':<10} {'case':<58} {'n':>7} {'median us':>10} {'p99 us':>10}",
     ]
     for r in result["results"]:
         extra = f"  ({r['per_image_us']:.1f} us/image)" if "per_image_us" in r else ""
         lines.append(
-            f"{r['section']:<10} {r['case']:<42} {r['n']:>7} {r['median_us']:>10.1f} "
+            f"{r['section']:<10} {r['case']:<58} {r['n']:>7} {r['median_us']:>10.1f} "
             f"{r['p99_us']:>10.1f}{extra}"
         )
     u = result["update"]
     lines.append(
         f"# update: {u['updates']} updates replayed, room of {u['recipients']}, "
-        f"{u['bytes_per_update']:.0f} bytes framed per update"
+        f"{u['bytes_per_update']:.0f} bytes framed per update; PROPOSAL direct raster: "
+        f"top-1 agreement with the reference on whole drawings {u['direct_top1_agreement']:.1%}"
     )
     if "seed" in result:
         s = result["seed"]
@@ -360,6 +383,19 @@ def format_table(result: dict[str, Any]) -> str:
             f" upload {s['seed_upload_bytes_median']:.0f} B (PNG data URL) vs "
             f"{s['our_upload_bytes_median']:.0f} B (points batch); top-1 agreement "
             f"{s['top1_agreement']:.0%}"
+        )
+    return "\n".join(lines)
+
+
+def format_markdown(result: dict[str, Any]) -> str:
+    """The result table as Markdown (for docs/BENCHMARKS.md)."""
+    lines = ["| section | case | n | median (us) | p99 (us) |", "|---|---|---:|---:|---:|"]
+    for r in result["results"]:
+        case = r["case"]
+        if "per_image_us" in r:
+            case += f" ({r['per_image_us']:.1f} us/image)"
+        lines.append(
+            f"| {r['section']} | {case} | {r['n']} | {r['median_us']:.1f} | {r['p99_us']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -380,6 +416,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="runs; report the medians (default 1)")
     p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = p.parse_args(argv)
     if args.quick:
         args.reps, args.drawings, args.max_updates, args.seed_guesses = 20, 12, 60, 6
@@ -396,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
+    elif args.markdown:
+        print(format_markdown(result))
     else:
         print(format_table(result))
     return 0

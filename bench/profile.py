@@ -37,11 +37,51 @@ def _short(frame: str) -> str:
     return f"{m.group('func')} ({path})"
 
 
+COMPONENTS = (
+    ("normalize (model.raster)", ("_normalize", "_rdp_keep", "_resample", "normalize_arrays")),
+    ("rasterize (model.raster)", ("_raster_flat", "rasterize_arrays", "_stroke_ids", "_to_uint8")),
+    ("drawing parse (model.raster)", ("model/raster.py",)),
+    ("MLP (model.classifier)", ("model/classifier.py",)),
+    ("permessage-deflate", ("permessage_deflate",)),
+    ("WebSocket framing/IO (websockets, uvicorn, starlette)",
+     ("websockets/", "uvicorn/", "starlette/")),
+    ("Redis client (redis-py)", ("redis/",)),
+    ("JSON", ("json/",)),
+    ("game server logic (game_server)", ("game_server/",)),
+    ("numpy internals", ("numpy/",)),
+    ("event loop / asyncio / threads",
+     ("asyncio/", "runners.py", "concurrent/", "threading.py", "selectors.py")),
+)  # fmt: skip
+
+
+def component_of(frame: str) -> str:
+    for name, keys in COMPONENTS:
+        if any(k in frame for k in keys):
+            return name
+    return "other"
+
+
+_LOOP_CORE = ("Runner.run ", "run_forever ", "_run_once ", "select ", "run_until_complete ")
+
+
+def _component_of_stack(frames: list[str]) -> str:
+    """Attribute a sample to the innermost frame that belongs to a named component (numpy
+    and asyncio plumbing count for their caller; the loop's own frames for the loop)."""
+    if frames[-1].startswith(_LOOP_CORE):
+        return "event loop (uvloop C code: I/O, callbacks)"
+    for f in reversed(frames):
+        c = component_of(f)
+        if c != "other" and not c.startswith(("numpy", "event loop")):
+            return c
+    return component_of(frames[-1])
+
+
 def summarize_collapsed(lines: Sequence[str], top: int = 30) -> str:
     """Own and total share of samples per function from collapsed stacks."""
     total = 0
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
+    comp: Counter[str] = Counter()
     for line in lines:
         line = line.rstrip("\n")
         if not line or " " not in line:
@@ -59,11 +99,14 @@ def summarize_collapsed(lines: Sequence[str], top: int = 30) -> str:
             frames = frames[1:] or frames
         total += n
         own[frames[-1]] += n
+        comp[_component_of_stack(frames)] += n
         for f in set(frames):
             incl[f] += n
     if not total:
         return "no samples"
-    out = [f"{total} samples", "", "own time (self):"]
+    out = [f"{total} samples", "", "by component (innermost named frame):"]
+    out += [f"  {100 * v / total:5.1f}%  {k}" for k, v in comp.most_common()]
+    out += ["", "own time (self):"]
     out += [f"  {100 * v / total:5.1f}%  {k}" for k, v in own.most_common(top)]
     out += ["", "total time (inclusive):"]
     out += [f"  {100 * v / total:5.1f}%  {k}" for k, v in incl.most_common(top)]

@@ -296,6 +296,14 @@ class RoomActor:
                     reset, ink = True, []
                 else:
                     ink.append(_dumps(e.op))
+        if room.public:
+            # the quick-play directory is advisory (the owner still checks capacity); update it
+            # before the welcome goes out so the next quick-play join sees this room
+            count = len(room.seated()) if not room.is_abandoned() else 0
+            if count != self._public_count:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.store.set_public_count(self.code, count)
+                self._public_count = count
         await self.store.persist(
             self.code,
             self.lease.epoch,
@@ -323,12 +331,6 @@ class RoomActor:
                 self._request_inference(e.player_id)
             elif isinstance(e, Award):
                 pass  # posted above from room.pending_awards
-        if room.public:
-            count = len(room.seated()) if not room.is_abandoned() else 0
-            if count != self._public_count:
-                with contextlib.suppress(RedisError, OSError):
-                    await self.store.set_public_count(self.code, count)
-                self._public_count = count
 
     def _request_inference(self, player_id: str) -> None:
         p = self.room.players.get(player_id)

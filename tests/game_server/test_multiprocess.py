@@ -217,7 +217,11 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         assert welcome["player_id"] == ada_id
         assert snap["phase"] == "drawing" and snap["round"] == 2
         assert snap["deadline"] == start2["deadline"]  # same deadline under the new owner
-        assert {p["id"]: p["score"] for p in snap["players"]} == scores_1
+        expected = {
+            pid: score + snap["recognized"].get(pid, {}).get("points", 0)
+            for pid, score in scores_1.items()
+        }
+        assert {p["id"]: p["score"] for p in snap["players"]} == expected
         assert snap["drawings"][ada_id] == drawing[:1]
         new_owner = await lease_of(settings, code)
         assert new_owner is not None

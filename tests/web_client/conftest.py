@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from game_server.config import Settings
 from tests.quickdraw import PointStroke, model_drawing, point_strokes, raw_drawings
@@ -77,11 +84,20 @@ def game_settings(settings: Settings, drawable: dict[str, list[Drawing]]) -> Set
     return dataclasses.replace(settings, prompts=tuple(sorted(drawable)), intermission_seconds=6.0)
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect() -> None:
+    """Auto-waiting assertions wait up to 10 s (a busy 2-core CI machine runs the server, the
+    model and two browsers at once); nothing here sleeps."""
+    expect.set_options(timeout=10_000)
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, with a fresh profile for every context."""
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield browser
         finally:

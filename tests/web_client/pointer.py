@@ -17,7 +17,9 @@ PagePoint = tuple[float, float]
 PageStroke = list[PagePoint]
 
 
-def fit_to_box(strokes: Sequence[Sequence[Sequence[float]]], box: dict[str, float], margin: float = 0.12) -> list[PageStroke]:
+def fit_to_box(
+    strokes: Sequence[Sequence[Sequence[float]]], box: dict[str, float], margin: float = 0.12
+) -> list[PageStroke]:
     """Map point strokes into a page rectangle, centred, keeping the aspect ratio."""
     xs = [p[0] for s in strokes for p in s]
     ys = [p[1] for s in strokes for p in s]
@@ -63,7 +65,11 @@ async def draw_with_touch(cdp: CDPSession, strokes: Sequence[PageStroke]) -> Non
     """Replay strokes (page coordinates) as one-finger touches."""
     for stroke in strokes:
         x0, y0 = stroke[0]
-        await cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(x0, y0)]})
+        await cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(x0, y0)]}
+        )
         for x, y in stroke[1:]:
-            await cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(x, y)]})
+            await cdp.send(
+                "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(x, y)]}
+            )
         await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

@@ -117,7 +117,9 @@ async def test_two_players_play_a_whole_game(
         await ada.get_by_label("Rounds").fill("2")
         await ada.get_by_label("Seconds per round").fill(str(ROUND_SECONDS))
         await ada.get_by_label("Seconds per round").press("Enter")
-        await expect(bob.locator("#settings-view")).to_have_text(f"2 rounds · {ROUND_SECONDS} s each")
+        await expect(bob.locator("#settings-view")).to_have_text(
+            f"2 rounds · {ROUND_SECONDS} s each"
+        )
         await shot(ada, "lobby-desktop")
         await shot(bob, "lobby-phone", full_page=True)
 
@@ -163,13 +165,16 @@ async def test_two_players_play_a_whole_game(
         # Whoever was recognized heard "Oh I know, it's ..." while drawing.
         for p in players:
             if round1[p.name] > 0:
-                assert any(t.startswith("Oh I know, it's") for t in await p.page.evaluate("window.captions"))
+                assert any(
+                    t.startswith("Oh I know, it's")
+                    for t in await p.page.evaluate("window.captions")
+                )
         await shot(ada, "results-desktop", full_page=True)
         await shot(bob, "results-phone", full_page=True)
 
         # --- round 2, with a dropped connection on the phone ----------------------------------
         for page in (ada, bob):
-            await expect(screen(page, "round")).to_be_visible(timeout=15_000)
+            await expect(screen(page, "round")).to_be_visible(timeout=30_000)
             await expect(page.locator("#round-no")).to_have_text("Round 2 of 2")
         prompt2 = (await ada.locator("#prompt").text_content()) or ""
         assert prompt2 != prompt1 and prompt2 in drawable
@@ -180,7 +185,9 @@ async def test_two_players_play_a_whole_game(
         await expect(bob.locator("#conn")).to_be_hidden()
         await expect(screen(bob, "round")).to_be_visible()
         assert await bob.evaluate("window.doodle.room.me") == bob_id  # same seat, resumed
-        await expect(ada.locator("#tiles .tile", has_text="Bob")).not_to_have_class(re.compile("away"))
+        await expect(ada.locator("#tiles .tile", has_text="Bob")).not_to_have_class(
+            re.compile("away")
+        )
 
         await play_round(players, drawable[prompt2])
         for page in (ada, bob):
@@ -205,11 +212,15 @@ async def test_two_players_play_a_whole_game(
             await expect(screen(page, "leaderboard")).to_be_visible()
             for tab in ("All time", "Today"):
                 await page.get_by_role("tab", name=tab).click()
-                await expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+                await expect(page.get_by_role("tab", name=tab)).to_have_attribute(
+                    "aria-selected", "true"
+                )
                 rows = page.locator("#lb-rows tr")
                 await expect(rows).to_have_count(2)
                 for name, total in totals.items():
-                    await expect(rows.filter(has_text=name).locator("td.num")).to_have_text(str(total))
+                    await expect(rows.filter(has_text=name).locator("td.num")).to_have_text(
+                        str(total)
+                    )
             await shot(page, f"leaderboard-{tag}", full_page=tag == "phone")
 
         # --- back to the room, and the host starts over ------------------------------------

@@ -25,7 +25,7 @@ export class LobbyScreen {
       e.preventDefault();
       this.#sendSettings();
     });
-    $("#lobby-players").addEventListener("click", (e) => {
+    this.el.addEventListener("click", (e) => {
       const btn = e.target.closest("button[data-kick]");
       if (btn) app.send("kick", { player_id: btn.dataset.kick });
     });

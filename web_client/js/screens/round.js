@@ -62,7 +62,7 @@ export class RoundScreen {
       setText(this.caption, room.spectator ? "" : "Start drawing!");
     }
     this.el.classList.toggle("spectating", room.spectator);
-    setText($("#round-no"), `Round ${room.round} of ${room.rounds}`);
+    setText($("#round-no"), `Round ${room.round} of ${room.rounds}${room.spectator ? " · you're watching" : ""}`);
     setText($("#prompt"), room.prompt);
     const rec = room.recognized.get(room.me);
     this.#showRecognized(rec);

@@ -115,6 +115,22 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    def log_summary(self) -> dict[str, Any]:
+        """Warnings and errors the server logged, by logger (``server_log_problems``)."""
+        counts: Counter[str] = Counter()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return {"server_log_problems": {}}
+        for line in text.splitlines():
+            parts = line.split(" ", 4)
+            if len(parts) >= 4 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+                counts[f"{parts[2]} {parts[3]}"] += 1
+        out: dict[str, Any] = {"server_log_problems": dict(counts)}
+        if counts:
+            out["server_log"] = str(self.log_path)
+        return out
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -511,6 +527,7 @@ class LoadRun:
         self.stopping = False
         self.lag_ms: list[float] = []
         self.drawing_at_end = 0
+        self.phase = "connecting"
         self.in_round_at_end = 0
 
     async def create_room(self) -> str:
@@ -563,6 +580,7 @@ class LoadRun:
         await asyncio.gather(*(launch(p, True) for p in hosts))
         await asyncio.gather(*(launch(p, False) for p in players if not p.host))
         connect_s = time.perf_counter() - t_connect
+        self.phase = "warm-up"
         for h in hosts:  # rooms where someone failed to connect: start with who is there
             if not h.started and h.ws is not None:
                 with contextlib.suppress(websockets.WebSocketException):
@@ -576,11 +594,13 @@ class LoadRun:
         self.stats.window_start = now
         self.stats.window_end = now + args.duration
         sampler.start(args.py_spy, args.duration)
+        self.phase = "measuring"
         await asyncio.sleep(args.duration)
         server = sampler.stop()
         self.drawing_at_end = sum(1 for p in players if p.draw_task is not None)
         self.in_round_at_end = sum(1 for p in players if p.in_round)
         client_cpu = sum(me.cpu_times()[:2]) - c0
+        self.phase = "collecting the last guesses and closing"
         # let in-flight guesses of window updates arrive (bounded)
         grace_end = time.perf_counter() + args.grace
         while time.perf_counter() < grace_end and any(  # noqa: ASYNC110 (bounded poll)
@@ -687,12 +707,28 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     try:
         run = LoadRun(args, ws_url)
         sampler = ProcSampler(pid)
-        budget = args.warmup + args.duration + args.grace + 120.0
-        result = _run_loop(run.main(sampler), budget)
+        # connecting and joining is bounded too: a server that cannot seat everyone in time
+        # is reported as a failed run (LoadError), not waited for
+        budget = args.warmup + args.duration + args.grace + 60.0 + 1.0 * args.players
+        try:
+            result = _run_loop(run.main(sampler), budget)
+        except TimeoutError as exc:
+            raise LoadError(
+                f"run did not finish within {budget:.0f} s ({args.players} players); "
+                f"last phase: {run.phase}"
+            ) from exc
         result["target"] = "spawned" if server else ws_url
         if server is not None:
             result["model"] = model
+            server.stop()
+            result.update(server.log_summary())
+            if not result["server_log_problems"]:
+                server.log_path.unlink(missing_ok=True)
         return result
+    except LoadError as exc:
+        if server is not None:
+            raise LoadError(f"{exc} (server log: {server.log_path})") from exc
+        raise
     finally:
         if server is not None:
             server.stop()
@@ -737,6 +773,7 @@ def format_result(r: dict[str, Any]) -> str:
         ("server CPU us/update", f(r.get("server_cpu_us_per_update"))),
         ("redis (children) CPU %", f(r.get("children_cpu_pct"))),
         ("server peak RSS MB", f(r.get("server_peak_rss_mb"))),
+        ("server log warnings/errors", str(r.get("server_log_problems") or 0)),
         ("client CPU % (loop lag p99 ms)", f"{f(r['client_cpu_pct'])} "
          f"({f((r['client_loop_lag_ms'] or {}).get('p99'))})"),
     ]  # fmt: skip
@@ -762,7 +799,12 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         a = argparse.Namespace(**vars(args))
         a.players = n
         a.rooms = max(1, -(-n // args.room_size))
-        r = run_repeated(a)
+        try:
+            r = run_repeated(a)
+        except LoadError as exc:
+            print(f"# {n} players: FAILED: {exc}", file=sys.stderr)
+            runs.append({"players": n, "rooms": a.rooms, "failed": str(exc)})
+            continue
         runs.append(r)
         print(
             f"# {n} players / {a.rooms} rooms: {r['updates_per_s']:.0f} updates/s, "
@@ -779,6 +821,7 @@ def plot_sweep(runs: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    runs = [r for r in runs if "failed" not in r]
     xs = [r["players"] for r in runs]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for key, style in (("p50", "o-"), ("p95", "s--"), ("p99", "^-")):
@@ -874,7 +917,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
     elif args.sweep:
         for r in result["sweep"]:
-            print(format_result(r), end="\n\n")
+            if "failed" in r:
+                print(f"{r['players']} players: FAILED: {r['failed']}\n")
+            else:
+                print(format_result(r), end="\n\n")
         if result["plot"]:
             print(f"plot: {result['plot']}")
     else:

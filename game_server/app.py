@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from game_server import __version__
 from game_server.config import Settings
+from game_server.metrics import Metrics, metrics_endpoint
 from game_server.node import Node
 from game_server.protocol import is_room_code
 from game_server.rules import utc_day
@@ -126,11 +128,15 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         app.state.classifier = _load_model(settings)
         app.state.node = None
         if app.state.classifier is not None:
-            app.state.node = Node(settings, app.state.redis, app.state.classifier)
+            timed = app.state.metrics.timed_classifier(app.state.classifier)
+            app.state.node = Node(settings, app.state.redis, timed)
             await app.state.node.start()
+        lag = asyncio.create_task(app.state.metrics.watch_loop_lag(), name="loop-lag")
         try:
             yield
         finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
             node = app.state.node
             if node is not None:
                 for sock in node.hub.sockets():
@@ -142,6 +148,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         Route("/healthz", healthz),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/leaderboard", leaderboard),
+        *([Route("/metrics", metrics_endpoint)] if settings.metrics_enabled else []),
         Route("/r/{code}", room_page),
         WebSocketRoute("/ws", ws_route),
         Mount("/", StaticFiles(directory=settings.web_client_dir, html=True), name="static"),
@@ -150,4 +157,5 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
     app.state.settings = settings
     app.state.embedded_redis = embedded_redis
     app.state.node = None
+    app.state.metrics = Metrics(lambda: app.state.node)
     return app

@@ -90,6 +90,14 @@ class Settings:
     message_burst: int = 120
     max_connections_per_ip: int = 50
     join_attempts_per_minute: int = 30
+    # A socket with more than this many messages refused by the rate limit within
+    # ``rate_limit_window_seconds`` is closed with 1008 (docs/SECURITY.md).
+    rate_limit_strikes: int = 300
+    rate_limit_window_seconds: float = 10.0
+    # Serve Prometheus metrics at /metrics.
+    metrics_enabled: bool = True
+    # On SIGTERM: how long to wait for sockets to get ``server_shutdown`` and close.
+    shutdown_grace_seconds: float = 3.0
     # Live guessing.
     recognition_confidence: float = 0.30
     # Prompts are dealt from these labels (must be model labels); empty = the whole vocabulary.
@@ -151,6 +159,14 @@ class Settings:
             ),
             "join_attempts_per_minute": _int(
                 env, "DOODLE_JOIN_ATTEMPTS_PER_MINUTE", d.join_attempts_per_minute, 1
+            ),
+            "rate_limit_strikes": _int(env, "DOODLE_RATE_LIMIT_STRIKES", d.rate_limit_strikes, 1),
+            "rate_limit_window_seconds": _float(
+                env, "DOODLE_RATE_LIMIT_WINDOW_SECONDS", d.rate_limit_window_seconds, 0.1
+            ),
+            "metrics_enabled": env.get("DOODLE_METRICS", "1") not in ("0", "false", "no"),
+            "shutdown_grace_seconds": _float(
+                env, "DOODLE_SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds
             ),
             "recognition_confidence": _float(
                 env, "DOODLE_RECOGNITION_CONFIDENCE", d.recognition_confidence

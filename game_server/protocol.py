@@ -20,11 +20,12 @@ from game_server.config import Settings
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_KICKED = 4001
 CLOSE_REPLACED = 4002
 CLOSE_TOO_MANY_CONNECTIONS = 4003
 CLOSE_SLOW_CONSUMER = 4004
-CLOSE_RATE_LIMIT = 4008
+CLOSE_RATE_LIMIT = CLOSE_POLICY  # rate-limit abuse: the standard policy-violation code
 
 MAX_T_MS = 3_600_000
 ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -186,7 +187,10 @@ def _points(obj: dict[str, Any], settings: Settings) -> tuple[Point, ...]:
         for v in p:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise ProtocolError("bad_points", "point values must be numbers", "points")
-        x, y, t = float(p[0]), float(p[1]), float(p[2])
+        try:
+            x, y, t = float(p[0]), float(p[1]), float(p[2])
+        except OverflowError:  # an integer too large for a float
+            raise ProtocolError("bad_points", "point values are out of range", "points") from None
         if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(t)):
             raise ProtocolError("bad_points", "point values must be finite", "points")
         if abs(x) > lim or abs(y) > lim:

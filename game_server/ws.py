@@ -11,36 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from game_server import protocol
+from game_server import logging_setup, protocol
+from game_server.limits import MessageLimiter, Verdict
+from game_server.metrics import metrics_of
 from game_server.node import Node
 from game_server.protocol import ProtocolError, error_message
 
 log = logging.getLogger("game_server.ws")
 
 JOIN_TIMEOUT_S = 15.0
-ABUSE_LIMIT = 300  # messages dropped by the rate limit before the socket is closed
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens = float(burst)
-        self.t = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
-        self.t = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -67,8 +51,16 @@ class Connection:
         )
         self._join_reply: asyncio.Future[tuple[dict[str, Any], str | None]] | None = None
         self._closing = False
-        self._bucket = TokenBucket(node.settings.messages_per_second, node.settings.message_burst)
-        self._dropped = 0
+        s = node.settings
+        self._limiter = MessageLimiter(
+            s.messages_per_second,
+            s.message_burst,
+            s.rate_limit_strikes,
+            s.rate_limit_window_seconds,
+        )
+        self.metrics = metrics_of(ws.app)
+        self._guess_timer = self.metrics.guess_timer()
+        logging_setup.bind(conn=self.conn_id)
 
     # ------------------------------------------------------------------ outgoing
 
@@ -79,9 +71,20 @@ class Connection:
             if fut is not None and not fut.done() and header.get("kind") in ("welcome", "error"):
                 fut.set_result((header, text))
                 return
+            if header.get("kind") == "error":
+                self._count_error(text)
         elif self.player_id is None:
             return  # room events before our welcome are part of the welcome's snapshot
+        self._guess_timer.on_event(header, text, self.player_id)
         self._enqueue(text, header.get("close"))
+
+    def _count_error(self, text: str | None) -> None:
+        import json
+
+        try:
+            self.metrics.refused(str(json.loads(text or "{}").get("code", "internal")))
+        except (ValueError, AttributeError):
+            self.metrics.refused("internal")
 
     def _enqueue(self, text: str | None, close: int | None = None) -> None:
         if self._closing:
@@ -98,6 +101,8 @@ class Connection:
     def send(self, msg: dict[str, Any]) -> None:
         import json
 
+        if msg.get("type") == "error":
+            self.metrics.refused(str(msg.get("code")))
         self._enqueue(json.dumps(msg, separators=(",", ":")))
 
     async def _writer(self) -> None:
@@ -134,15 +139,18 @@ class Connection:
             raw = frame.get("text")
             if raw is None:
                 raw = frame.get("bytes") or b""
-            if not self._bucket.take():
-                self._dropped += 1
-                if self._dropped > ABUSE_LIMIT:
-                    self._enqueue(None, protocol.CLOSE_RATE_LIMIT)
-                    return
+            verdict = self._limiter.check()
+            if verdict is Verdict.CLOSE:
+                log.warning("conn %s: closed for rate-limit abuse", self.conn_id)
+                self.metrics.refused("rate_limit_close")
+                self._enqueue(None, protocol.CLOSE_RATE_LIMIT)
+                return
+            if verdict is Verdict.REFUSE:
                 self.send(error_message("rate_limited", "too many messages; slow down"))
                 continue
             try:
                 msg = protocol.parse_client_message(raw, self.settings)
+                self.metrics.message(msg)
                 await self._handle(msg)
             except ProtocolError as exc:
                 self.send(exc.to_message())
@@ -170,10 +178,13 @@ class Connection:
                 cmd = {"k": "start"}
             case protocol.Points(seq=seq, stroke=stroke, points=points):
                 cmd = {"k": "points", "seq": seq, "stroke": stroke, "points": points}
+                self._guess_timer.sent(seq)
             case protocol.Undo(seq=seq):
                 cmd = {"k": "undo", "seq": seq}
+                self._guess_timer.sent(seq)
             case protocol.Clear(seq=seq):
                 cmd = {"k": "clear", "seq": seq}
+                self._guess_timer.sent(seq)
             case protocol.Kick(player_id=pid):
                 cmd = {"k": "kick", "player_id": pid}
             case protocol.PlayAgain():
@@ -248,6 +259,7 @@ class Connection:
             raise
         if header.get("kind") == "welcome":
             self.player_id = header["player_id"]
+            logging_setup.bind(room=code, player=self.player_id)
             self._enqueue(text, header.get("close"))
             return
         import json
@@ -270,18 +282,28 @@ class Connection:
             await self._leave_room(self.room, disconnect=True)
 
     async def close_for_shutdown(self) -> None:
-        self._enqueue(None, protocol.CLOSE_GOING_AWAY)
+        """Tell the client the server is restarting, then close with 1012 (it should resume)."""
+        self.send(
+            {
+                "type": "server_shutdown",
+                "message": "the server is restarting; reconnect and resume your seat",
+            }
+        )
+        self._enqueue(None, protocol.CLOSE_SERVICE_RESTART)
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
     settings = node.settings
     if not origin_allowed(ws, settings.allowed_origins):
-        await ws.close(code=protocol.CLOSE_POLICY)
+        metrics_of(ws.app).refused("origin")
+        log.warning("WebSocket refused: origin %r not allowed", ws.headers.get("origin"))
+        await ws.close(code=protocol.CLOSE_POLICY)  # before accept: HTTP 403
         return
     ip = ws.client.host if ws.client else "?"
     await ws.accept()
     if node.connections_per_ip[ip] >= settings.max_connections_per_ip:
+        metrics_of(ws.app).refused("too_many_connections")
         await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
         return
     node.connections_per_ip[ip] += 1

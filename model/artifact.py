@@ -145,7 +145,8 @@ def load_artifact(
             f"artifact was trained with rasterizer {meta.get('raster_version')!r}, "
             f"this code has {RASTER_VERSION!r}"
         )
-    weights_path = json_path.with_name(str(meta.get("weights_file", weights_path.name)))
+    # the weights sit next to the metadata with the same stem (``weights_file`` records the
+    # original name only), so a renamed copy of both files still loads
     if not weights_path.is_file():
         raise ArtifactError(f"artifact weights not found: {weights_path}")
     digest = sha256_file(weights_path)

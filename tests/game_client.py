@@ -100,6 +100,19 @@ class GameClient:
                     raise ConnectionError(f"closed ({self.closed.result()}) waiting for {kind}")
                 await self._changed.wait()
 
+    async def settle(self, updates: int, cursor: str, within: float = 60.0) -> None:
+        """Wait until the server has answered ``updates`` drawing updates of this player
+        (sent after ``mark(cursor)``): each is relayed as our own ``ink``/``undo``/``clear``
+        or refused with an ``error``."""
+
+        def answer(m: Msg) -> bool:
+            if m["type"] in ("ink", "undo", "clear"):
+                return bool(m["player_id"] == self.player_id)
+            return m["type"] == "error" and m.get("ref") in ("points", "undo", "clear")
+
+        for _ in range(updates):
+            await self._wait(answer, "answer", within, cursor)
+
     def mark(self, cursor: str) -> None:
         """Make ``cursor`` skip every message received so far."""
         self._cursor[cursor] = len(self.messages)

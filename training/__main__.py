@@ -43,10 +43,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stretched-frac", type=float, default=d.stretched_frac)
     p.add_argument("--stretchify-prob", type=float, default=d.stretchify_prob)
     p.add_argument("--no-image-aug", dest="image_aug", action="store_false")
+    p.add_argument("--image-aug-mode", choices=["full", "seed"], default=d.image_aug_mode,
+                   help="seed: rotations and flips only (the seed's augmentation)")
     p.add_argument("--rotate-deg", type=float, default=d.rotate_deg)
     p.add_argument("--flip-prob", type=float, default=d.flip_prob)
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--no-stretched", dest="use_stretched", action="store_false")
+    p.add_argument("--weights-dtype", choices=["float16", "float32"], default=d.weights_dtype)
     p.add_argument("--name", default=d.name)
     p.add_argument("--notes", default="")
     p.add_argument("--out", type=Path, required=True,
@@ -83,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             balance=args.balance, stroke_aug=args.stroke_aug, aug_variants=args.aug_variants,
             stroke_frac=args.stroke_frac, stretched_frac=args.stretched_frac,
             stretchify_prob=args.stretchify_prob, image_aug=args.image_aug,
+            image_aug_mode=args.image_aug_mode,
             rotate_deg=args.rotate_deg, flip_prob=args.flip_prob,
             max_per_class=args.max_per_class, use_stretched=args.use_stretched,
-            workers=args.workers, name=args.name, notes=args.notes,
+            workers=args.workers, weights_dtype=args.weights_dtype, name=args.name, notes=args.notes,
         )
         command = "python -m training " + shlex.join(argv)
         summary = train(cfg, out=args.out, command=command)

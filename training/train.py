@@ -54,11 +54,13 @@ class TrainConfig:
     stretched_frac: float = 0.1  # sampling mass of stretched renders where they exist
     stretchify_prob: float = 0.08  # mimic stretched style on other sources
     image_aug: bool = True
+    image_aug_mode: str = "full"  # full | seed (rotation + flip only, as the seed did)
     rotate_deg: float = 10.0
     flip_prob: float = 0.5
     max_per_class: int | None = None
     use_stretched: bool = True
     workers: int = 2
+    weights_dtype: str = "float16"  # storage only; inference computes in float32
     name: str = "doodle-mlp"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +78,10 @@ def _sampling_weights(
     n_classes: int,
     stroke_drawings: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Per-sample probabilities: equal mass per class (if balance), split among sources."""
+    """Per-sample probabilities: equal mass per class split among sources (``balance``), or
+    uniform over all training images (the seed's recipe)."""
+    if not cfg.balance:
+        return np.full(len(y), 1.0 / len(y))
     w = np.zeros(len(y), dtype=np.float64)
     for c in range(n_classes):
         m = y == c
@@ -93,10 +98,9 @@ def _sampling_weights(
         else:
             frac[SRC_STROKE] = 1.0 if present[SRC_STROKE] else 0.0
             frac[SRC_STRETCHED] = 1.0 if present[SRC_STRETCHED] else 0.0
-        mass = 1.0 if cfg.balance else float(m.sum())
         for s, n in present.items():
             if n:
-                w[m & (src == s)] = mass * frac[s] / n
+                w[m & (src == s)] = frac[s] / n
     return w / w.sum()
 
 
@@ -180,6 +184,9 @@ def train(
     src_t = torch.from_numpy(src)
     img_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob,
                        stretchify_prob=cfg.stretchify_prob)
+    if cfg.image_aug_mode == "seed":
+        img_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, scale=0.0,
+                           aspect=0.0, translate=0.0)
     stretched_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, aspect=0.35)
     stroke_img_aug = ImageAug(rotate_deg=0.0, scale=0.05, aspect=0.0, translate=0.5,
                               flip_prob=0.0, stretchify_prob=cfg.stretchify_prob)
@@ -199,8 +206,11 @@ def train(
             yb = y_t[bi]
             if cfg.image_aug:
                 sb = src_t[bi]
-                for s, aug in ((SRC_BITMAP, img_aug), (SRC_STRETCHED, stretched_aug),
-                               (SRC_STROKE, stroke_img_aug)):
+                pairs = ((SRC_BITMAP, img_aug), (SRC_STRETCHED, stretched_aug),
+                         (SRC_STROKE, stroke_img_aug))
+                if cfg.image_aug_mode == "seed":
+                    pairs = ((SRC_BITMAP, img_aug), (SRC_STRETCHED, img_aug), (SRC_STROKE, img_aug))
+                for s, aug in pairs:
                     m = sb == s
                     if m.any():
                         xb[m] = augment_images(xb[m], gen, aug)
@@ -277,7 +287,7 @@ def train(
         "metrics": {"val": best["val"], "val_stroke": best["val_stroke"]},
     }
     if out is not None:
-        save_artifact(out, tensors, summary)
+        save_artifact(out, tensors, summary, dtype=cfg.weights_dtype)
     summary["tensors"] = tensors
     return summary
 

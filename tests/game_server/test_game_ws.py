@@ -99,11 +99,10 @@ async def test_two_players_play_a_full_game_with_a_resume(
             prompt = start2["prompt"]
             drawing = recognizable[prompt][0]
             score_before = ended["scores"][bob.player_id]
-            ada.mark("r2")
+            bob.mark("r2")
             sent = await bob.draw(drawing[:1])
             token, bob_id = bob.resume_token, bob.player_id
-            for _ in range(sent):
-                await ada.wait("ink", player_id=bob_id, cursor="r2")
+            await bob.settle(sent, "r2")
             await bob.close()
             await ada.wait("player_status", player_id=bob_id, connected=False)
             bob = await GameClient.connect(srv.ws_url)

@@ -47,8 +47,12 @@ def test_normalize_scale_invariant(factor: float) -> None:
     scaled = [[[x * factor for x in s[0]], [y * factor for y in s[1]]] for s in SQUARE_ISH]
     a, b = normalize(scaled), normalize(SQUARE_ISH)
     assert [len(s[0]) for s in a] == [len(s[0]) for s in b]
-    diff = max(abs(p - q) for sa, sb in zip(a, b, strict=True) for u, v in zip(sa, sb,
-               strict=True) for p, q in zip(u, v, strict=True))
+    diff = max(
+        abs(p - q)
+        for sa, sb in zip(a, b, strict=True)
+        for u, v in zip(sa, sb, strict=True)
+        for p, q in zip(u, v, strict=True)
+    )
     assert diff <= 1  # float rounding at .5 only
     assert np.array_equal(rasterize(a), rasterize(b)) or _corr(rasterize(a), rasterize(b)) > 0.999
 
@@ -129,8 +133,9 @@ def test_normalize_drops_nonfinite_points() -> None:
     assert normalize(dirty) == normalize(clean)
 
 
-@pytest.mark.parametrize("drawing", [[[[5.0], [7.0]]], [[[3, 3, 3], [9, 9, 9]]],
-                                     [[[1, 1], [2, 2]], [[1], [2]]]])
+@pytest.mark.parametrize(
+    "drawing", [[[[5.0], [7.0]]], [[[3, 3, 3], [9, 9, 9]]], [[[1, 1], [2, 2]], [[1], [2]]]]
+)
 def test_normalize_zero_size(drawing: Any) -> None:
     out = normalize(drawing)
     assert all(s == [[0], [0]] for s in out)
@@ -143,8 +148,17 @@ def test_normalize_zero_size(drawing: Any) -> None:
 
 @pytest.mark.parametrize(
     "drawing",
-    [None, "abc", [[1, 2, 3]], [[[1, 2], [3]]], [[[1, 2], [3, 4], [5]]], [[["a", "b"], [1, 2]]],
-     [[[1, 2]]], [5], [[[[1, 2]], [[3, 4]]]]],
+    [
+        None,
+        "abc",
+        [[1, 2, 3]],
+        [[[1, 2], [3]]],
+        [[[1, 2], [3, 4], [5]]],
+        [[["a", "b"], [1, 2]]],
+        [[[1, 2]]],
+        [5],
+        [[[[1, 2]], [[3, 4]]]],
+    ],
 )
 def test_malformed_drawings_raise(drawing: Any) -> None:
     with pytest.raises(DrawingError):
@@ -174,8 +188,9 @@ def test_rasterize_is_centred_and_padded() -> None:
 
 def test_drawing_to_image_is_rasterize_of_normalize(qd_dir: Path) -> None:
     for rec in read_ndjson(qd_dir / "raw" / "airplane.ndjson", limit=20):
-        assert np.array_equal(drawing_to_image(rec["drawing"]),
-                              rasterize(normalize(rec["drawing"])))
+        assert np.array_equal(
+            drawing_to_image(rec["drawing"]), rasterize(normalize(rec["drawing"]))
+        )
 
 
 def test_rasterizer_fidelity_vs_google_bitmaps(paired: list[tuple[str, Any, np.ndarray]]) -> None:
@@ -184,8 +199,9 @@ def test_rasterizer_fidelity_vs_google_bitmaps(paired: list[tuple[str, Any, np.n
     assert len(corrs) >= 400
     assert np.median(corrs) >= 0.99
     assert np.percentile(corrs, 5) >= 0.98
-    mae = np.median([np.abs(rasterize(d).astype(int) - g.astype(int)).mean() for _, d, g in
-                     paired[:100]])
+    mae = np.median(
+        [np.abs(rasterize(d).astype(int) - g.astype(int)).mean() for _, d, g in paired[:100]]
+    )
     assert mae < 3.0  # mean absolute pixel error, out of 255
 
 
@@ -194,7 +210,8 @@ def test_raw_path_fidelity_vs_google_bitmaps(qd_dir: Path) -> None:
     corrs = []
     for cat in ("cat", "airplane", "eye"):
         with np.load(qd_dir / "bitmaps" / f"{cat}.npz") as z:
-            pos = {int(r): z["images"][i] for i, r in enumerate(z["rows"])}
+            images, rows = z["images"], z["rows"]
+        pos = {int(r): images[i] for i, r in enumerate(rows)}
         for rec in read_ndjson(qd_dir / "raw" / f"{cat}.ndjson"):
             if rec["index"] in pos:
                 corrs.append(_corr(drawing_to_image(rec["drawing"]), pos[rec["index"]]))

@@ -170,13 +170,16 @@ class App {
       default:
     }
     const room = this.room;
+    const leaving = msg.type === "player_left" ? room?.players.get(msg.player_id) : null;
     if (!room || !applyMessage(room, msg)) return undefined;
     if (msg.type === "round_started") {
       this.clock.sample(msg.server_time);
       this.seq = 0;
     }
     if (msg.type === "host_changed") this.#hostChanged(room);
-    if (msg.type === "player_left" && msg.reason === "kicked") toast("A player was removed by the host.");
+    if (leaving && msg.reason === "kicked" && leaving.id !== room.me) {
+      toast(`${leaving.name} was removed by the host.`);
+    }
     if (PHASE_EVENTS.has(msg.type)) {
       if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
       return this.#route();

@@ -91,9 +91,9 @@ export class DrawingPad {
   }
 
   #down(e) {
+    e.preventDefault(); // even when disabled: a drag from the canvas must not select text
     if (!this.enabled || this.pointerId !== null) return; // one pointer draws at a time
     if (e.pointerType === "mouse" && e.button !== 0) return;
-    e.preventDefault();
     this.pointerId = e.pointerId;
     try {
       this.canvas.setPointerCapture(e.pointerId);

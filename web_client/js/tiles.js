@@ -6,7 +6,7 @@ import { seated } from "./state.js";
 
 export function guessText(room, id) {
   const rec = room.recognized.get(id);
-  if (rec) return `✓ ${rec.label ?? room.prompt} in ${(rec.elapsed_ms / 1000).toFixed(1)} s`;
+  if (rec) return `✓ in ${(rec.elapsed_ms / 1000).toFixed(1)} s`;
   const g = room.guesses.get(id)?.guesses?.[0];
   if (!g) return room.drawings.get(id)?.length ? "…" : "not drawing yet";
   return `${g.label}? ${Math.round(g.p * 100)}%`;

@@ -66,7 +66,7 @@ export class RoundScreen {
     setText($("#prompt"), room.prompt);
     const rec = room.recognized.get(room.me);
     this.#showRecognized(rec);
-    this.pad.setEnabled(!room.spectator && !rec && this.app.online);
+    this.#setDrawing(!room.spectator && !rec && this.app.online);
     if (rec && fresh) this.#narrateRecognized(rec.label ?? room.prompt);
     this.tiles.sync(room);
     renderScoreboard($("#scoreboard"), room);
@@ -77,12 +77,19 @@ export class RoundScreen {
   leave() {
     clearInterval(this.timer);
     this.timer = null;
-    this.pad.setEnabled(false);
+    this.#setDrawing(false);
   }
 
   /** Connection state changed while this screen is up. */
   setOnline(online, room) {
-    this.pad.setEnabled(online && !room.spectator && !room.recognized.has(room.me));
+    this.#setDrawing(online && !room.spectator && !room.recognized.has(room.me));
+  }
+
+  /** Drawing on or off: off once recognized (the drawing is locked), offline, or watching. */
+  #setDrawing(on) {
+    this.pad.setEnabled(on);
+    $("#undo").disabled = !on;
+    $("#clear").disabled = !on;
   }
 
   onMessage(room, msg) {
@@ -99,7 +106,7 @@ export class RoundScreen {
         break;
       case "recognized":
         if (mine) {
-          this.pad.setEnabled(false);
+          this.#setDrawing(false);
           this.#showRecognized(room.recognized.get(room.me));
           this.#narrateRecognized(msg.label);
         } else {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -13,24 +12,14 @@ import uvicorn
 
 from game_server.app import create_app
 from game_server.config import ConfigError, Settings
+from game_server.logging_setup import configure_logging
 from game_server.redis_embedded import EmbeddedRedis
+from game_server.shutdown import GracefulServer
 
 log = logging.getLogger("game_server")
 
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line (DOODLE_LOG_JSON=1)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        body = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            body["exc"] = self.formatException(record.exc_info)
-        return json.dumps(body)
+EXIT_CONFIG = 2
+EXIT_MODEL = 3  # the model artifact is missing, corrupted, tampered with or incompatible
 
 
 def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:
@@ -48,15 +37,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     args = parse_args(argv, settings)
     settings = replace(settings, host=args.host, port=args.port, log_level=args.log_level)
-    handler = logging.StreamHandler()
-    if settings.log_json:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    configure_logging(settings.log_level, settings.log_json)
+    # refuse to start with a bad model: never serve guesses from a corrupted artifact
+    from model import ArtifactError, load_classifier
+
+    try:
+        load_classifier(settings.model_path) if settings.model_path else load_classifier()
+    except ArtifactError as exc:
+        print(f"model artifact refused: {exc}", file=sys.stderr)
+        return EXIT_MODEL
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         embedded = EmbeddedRedis().start()
@@ -66,13 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("using Redis at %s", settings.redis_url)
     try:
         app = create_app(settings, embedded_redis=embedded is not None)
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn logs through our handler (JSON with DOODLE_LOG_JSON=1)
             ws_max_size=settings.max_message_bytes,
         )
+        GracefulServer(config, app, settings.shutdown_grace_seconds).run()
     finally:
         if embedded is not None:
             embedded.stop()

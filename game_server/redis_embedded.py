@@ -46,17 +46,28 @@ class EmbeddedRedis:
     ``url`` is a ``unix://`` URL usable by redis-py.
     """
 
-    def __init__(self, *, appendonly: bool = False, startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        startup_timeout: float = 10.0,
+        directory: str | Path | None = None,
+    ) -> None:
+        """``directory``: a fixed directory for the socket (and AOF files), kept on stop, so a
+        stopped server can be started again at the same ``url`` (with its data if
+        ``appendonly``). Default: a private temporary directory, removed on stop."""
         self._appendonly = appendonly
         self._startup_timeout = startup_timeout
+        self._fixed_dir = Path(directory) if directory is not None else None
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def socket_path(self) -> Path:
-        if self._dir is None:
+        directory = self._dir or self._fixed_dir
+        if directory is None:
             raise EmbeddedRedisError("embedded redis is not running")
-        return self._dir / "redis.sock"
+        return directory / "redis.sock"
 
     @property
     def url(self) -> str:
@@ -69,7 +80,11 @@ class EmbeddedRedis:
     def start(self) -> EmbeddedRedis:
         if self._proc is not None:
             return self
-        self._dir = Path(tempfile.mkdtemp(prefix="doodle-redis-"))
+        if self._fixed_dir is not None:
+            self._fixed_dir.mkdir(parents=True, exist_ok=True)
+            self._dir = self._fixed_dir
+        else:
+            self._dir = Path(tempfile.mkdtemp(prefix="doodle-redis-"))
         args = [
             redis_server_executable(),
             "--port", "0",
@@ -119,10 +134,10 @@ class EmbeddedRedis:
                 proc.wait()
             if proc.stderr is not None:
                 proc.stderr.close()
-        if self._dir is not None:
+        if self._dir is not None and self._fixed_dir is None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self._dir)
-            self._dir = None
+        self._dir = None
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -692,8 +692,11 @@ class Room:
         ]
         top = guesses[0] if guesses else None
         assert self.deadline is not None
+        # only a verdict on the drawing as it is now recognizes it (the drawing gets locked as
+        # it is); a stale guess is shown, and the pending newer request decides
         if (
-            top is not None
+            seq == p.seq
+            and top is not None
             and top["label"] == self.prompt
             and top["p"] >= self.settings.recognition_confidence
             and at < self.deadline

@@ -34,7 +34,7 @@ async def notify_shutdown(app: Any, grace_s: float) -> int:
         await sock.close_for_shutdown()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
-    while node.hub.sockets() and loop.time() < deadline:
+    while node.hub.sockets() and loop.time() < deadline:  # noqa: ASYNC110 - no close event
         await asyncio.sleep(0.02)  # production drain loop, bounded by the grace period
     left = len(node.hub.sockets())
     log.info("shutdown: told %d socket(s); %d still open after the grace period", len(socks), left)
@@ -53,3 +53,8 @@ class GracefulServer(uvicorn.Server):
         except Exception:
             log.exception("shutdown: notifying players failed")
         await super().shutdown(sockets)
+        # uvicorn re-raises the signal after a graceful stop (the process then dies of it);
+        # a completed graceful stop exits with status 0 instead
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()

@@ -260,6 +260,7 @@ class Connection:
         if header.get("kind") == "welcome":
             self.player_id = header["player_id"]
             logging_setup.bind(room=code, player=self.player_id)
+            log.info("joined room %s as %s", code, self.player_id)
             self._enqueue(text, header.get("close"))
             return
         import json

@@ -137,9 +137,7 @@ def load_artifact(
     if not isinstance(meta, dict):
         raise ArtifactError(f"artifact metadata {json_path} is not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"unsupported artifact format_version {meta.get('format_version')!r}"
-        )
+        raise ArtifactError(f"unsupported artifact format_version {meta.get('format_version')!r}")
     if meta.get("raster_version") != RASTER_VERSION:
         raise ArtifactError(
             f"artifact was trained with rasterizer {meta.get('raster_version')!r}, "

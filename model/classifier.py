@@ -36,8 +36,12 @@ class Classifier:
     distribution ``1 / len(labels)`` in every column: the model has no opinion yet.
     """
 
-    def __init__(self, tensors: dict[str, npt.NDArray[np.float32]], metadata: dict[str, Any],
-                 config: MLPConfig) -> None:
+    def __init__(
+        self,
+        tensors: dict[str, npt.NDArray[np.float32]],
+        metadata: dict[str, Any],
+        config: MLPConfig,
+    ) -> None:
         self.metadata: dict[str, Any] = metadata
         self.config: MLPConfig = config
         self.labels: list[str] = list(metadata["labels"])
@@ -87,7 +91,10 @@ class Classifier:
             p = p[None, :]
         k = max(0, min(k, self.num_classes))
         order = np.argsort(-p, axis=1, kind="stable")[:, :k]
-        return [[(self.labels[j], float(row[j])) for j in idx] for row, idx in zip(p, order, strict=True)]
+        return [
+            [(self.labels[j], float(row[j])) for j in idx]
+            for row, idx in zip(p, order, strict=True)
+        ]
 
 
 def _as_batch(images: npt.ArrayLike) -> npt.NDArray[Any]:

@@ -8,7 +8,7 @@ numpy forward pass used at inference.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy.typing as npt
 N_INPUTS = 28 * 28
 BN_EPS = 1e-5
 
-__all__ = ["BN_EPS", "N_INPUTS", "MLPConfig", "build_mlp", "fold_batchnorm", "input_scale"]
+__all__ = ["BN_EPS", "N_INPUTS", "MLPConfig", "build_mlp", "fold_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,6 @@ class MLPConfig:
         shapes["out.weight"] = (self.n_classes, width)
         shapes["out.bias"] = (self.n_classes,)
         return shapes
-
-
-def input_scale(config: MLPConfig) -> float:
-    return config.input_scale
 
 
 def build_mlp(config: MLPConfig) -> Any:
@@ -132,10 +128,4 @@ def fold_batchnorm(
     )
     w0, b0 = layers[0]
     layers[0] = (w0 * config.input_scale, b0)
-    return [
-        (np.ascontiguousarray(w.T, dtype=np.float32), b.astype(np.float32)) for w, b in layers
-    ]
-
-
-def hidden_sizes(values: Sequence[int]) -> tuple[int, ...]:
-    return tuple(int(v) for v in values)
+    return [(np.ascontiguousarray(w.T, dtype=np.float32), b.astype(np.float32)) for w, b in layers]

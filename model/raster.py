@@ -163,8 +163,10 @@ def _resample(flat: Flat, spacing: float) -> Flat:
         same_stroke = sid[1:] == sid[:-1]
     seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
     seg[~same_stroke] = 0.0
-    length = np.bincount(sid[1:], weights=seg, minlength=n_strokes) if seg.size else (
-        np.zeros(n_strokes)
+    length = (
+        np.bincount(sid[1:], weights=seg, minlength=n_strokes)
+        if seg.size
+        else (np.zeros(n_strokes))
     )
     # global arc-length axis with a gap between strokes so that positions never collide
     gap = 4.0 * spacing

@@ -91,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     results["predict(raw) batch=64 us/drawing"] = _per_item_us(
         lambda: [clf.predict(raw[i : i + 64]) for i in range(0, len(raw) - 63, 64)],
-        (len(raw) // 64) * 64, r,
+        (len(raw) // 64) * 64,
+        r,
     )
     n_pts = np.mean([sum(len(s[0]) for s in d) for d in raw])
     n_strokes = np.mean([len(d) for d in raw])
-    print(f"{len(raw)} raw drawings (mean {n_pts:.0f} points, {n_strokes:.1f} strokes), "
-          f"{len(simp)} simplified; median of {r} runs")
+    print(
+        f"{len(raw)} raw drawings (mean {n_pts:.0f} points, {n_strokes:.1f} strokes), "
+        f"{len(simp)} simplified; median of {r} runs"
+    )
     for k, v in results.items():
         print(f"  {k:38s} {v:9.1f}")
     return 0

@@ -20,8 +20,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     from training.train import TrainConfig
 
     d = TrainConfig(classes=[])
-    p.add_argument("--classes", type=_classes, default="vocab",
-                   help="'vocab' (the 87 game categories) or a comma-separated list")
+    p.add_argument(
+        "--classes",
+        type=_classes,
+        default="vocab",
+        help="'vocab' (the 87 game categories) or a comma-separated list",
+    )
     p.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden))
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -32,19 +36,28 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples-per-epoch", type=int, default=d.samples_per_epoch)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
-    p.add_argument("--workers", type=int, default=d.workers,
-                   help="processes for stroke augmentation")
+    p.add_argument(
+        "--workers", type=int, default=d.workers, help="processes for stroke augmentation"
+    )
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--no-balance", dest="balance", action="store_false",
-                   help="sample in proportion to the data instead of equally per class")
+    p.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        help="sample in proportion to the data instead of equally per class",
+    )
     p.add_argument("--no-stroke-aug", dest="stroke_aug", action="store_false")
     p.add_argument("--aug-variants", type=int, default=d.aug_variants)
     p.add_argument("--stroke-frac", type=float, default=d.stroke_frac)
     p.add_argument("--stretched-frac", type=float, default=d.stretched_frac)
     p.add_argument("--stretchify-prob", type=float, default=d.stretchify_prob)
     p.add_argument("--no-image-aug", dest="image_aug", action="store_false")
-    p.add_argument("--image-aug-mode", choices=["full", "seed"], default=d.image_aug_mode,
-                   help="seed: rotations and flips only (the seed's augmentation)")
+    p.add_argument(
+        "--image-aug-mode",
+        choices=["full", "seed"],
+        default=d.image_aug_mode,
+        help="seed: rotations and flips only (the seed's augmentation)",
+    )
     p.add_argument("--rotate-deg", type=float, default=d.rotate_deg)
     p.add_argument("--flip-prob", type=float, default=d.flip_prob)
     p.add_argument("--max-per-class", type=int, default=None)
@@ -52,8 +65,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-dtype", choices=["float16", "float32"], default=d.weights_dtype)
     p.add_argument("--name", default=d.name)
     p.add_argument("--notes", default="")
-    p.add_argument("--out", type=Path, required=True,
-                   help="artifact path stem, e.g. model/artifacts/doodle-mlp-v1")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="artifact path stem, e.g. model/artifacts/doodle-mlp-v1",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_train_args(p_train)
 
     p_eval = sub.add_parser("evaluate", help="evaluate artifacts on the held-out test split")
-    p_eval.add_argument("--model", type=Path, default=None,
-                        help="artifact (.json); default: the shipped one")
+    p_eval.add_argument(
+        "--model", type=Path, default=None, help="artifact (.json); default: the shipped one"
+    )
     p_eval.add_argument("--baseline", type=Path, default=None, help="baseline artifact (.json)")
     p_eval.add_argument("--out", type=Path, default=Path("reports"))
     p_eval.add_argument("--threads", type=int, default=2)
@@ -79,23 +97,42 @@ def main(argv: list[str] | None = None) -> int:
         from training.train import TrainConfig, train
 
         cfg = TrainConfig(
-            classes=args.classes, hidden=tuple(args.hidden), dropout=args.dropout, lr=args.lr,
-            weight_decay=args.weight_decay, optimizer=args.optimizer, epochs=args.epochs,
-            batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch,
-            seed=args.seed, threads=args.threads, label_smoothing=args.label_smoothing,
-            balance=args.balance, stroke_aug=args.stroke_aug, aug_variants=args.aug_variants,
-            stroke_frac=args.stroke_frac, stretched_frac=args.stretched_frac,
-            stretchify_prob=args.stretchify_prob, image_aug=args.image_aug,
+            classes=args.classes,
+            hidden=tuple(args.hidden),
+            dropout=args.dropout,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            optimizer=args.optimizer,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            samples_per_epoch=args.samples_per_epoch,
+            seed=args.seed,
+            threads=args.threads,
+            label_smoothing=args.label_smoothing,
+            balance=args.balance,
+            stroke_aug=args.stroke_aug,
+            aug_variants=args.aug_variants,
+            stroke_frac=args.stroke_frac,
+            stretched_frac=args.stretched_frac,
+            stretchify_prob=args.stretchify_prob,
+            image_aug=args.image_aug,
             image_aug_mode=args.image_aug_mode,
-            rotate_deg=args.rotate_deg, flip_prob=args.flip_prob,
-            max_per_class=args.max_per_class, use_stretched=args.use_stretched,
-            workers=args.workers, weights_dtype=args.weights_dtype, name=args.name, notes=args.notes,
+            rotate_deg=args.rotate_deg,
+            flip_prob=args.flip_prob,
+            max_per_class=args.max_per_class,
+            use_stretched=args.use_stretched,
+            workers=args.workers,
+            weights_dtype=args.weights_dtype,
+            name=args.name,
+            notes=args.notes,
         )
         command = "python -m training " + shlex.join(argv)
         summary = train(cfg, out=args.out, command=command)
         m = summary["metrics"]
-        print(f"best epoch {summary['training']['best_epoch']}: val top1 {m['val']['top1']:.4f} "
-              f"macro {m['val']['macro_top1']:.4f} stroke {m['val_stroke']['top1']:.4f}")
+        print(
+            f"best epoch {summary['training']['best_epoch']}: val top1 {m['val']['top1']:.4f} "
+            f"macro {m['val']['macro_top1']:.4f} stroke {m['val_stroke']['top1']:.4f}"
+        )
         print(f"wrote {args.out}")
         return 0
     if args.cmd == "evaluate":

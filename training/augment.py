@@ -147,8 +147,9 @@ def augment_images(x: torch.Tensor, gen: torch.Generator, cfg: ImageAug) -> torc
             composed = fill @ full
             mat = torch.where(stretch[:, None, None], composed, mat)
     grid = F.affine_grid(mat, [b, 1, 28, 28], align_corners=False)
-    out = F.grid_sample(img[:, None], grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
+    out = F.grid_sample(
+        img[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     if stretch is not None and stretch.any():
         thick = F.max_pool2d(out, 3, stride=1, padding=1)
         out = torch.where(stretch[:, None, None, None], 0.5 * out + 0.5 * thick, out)

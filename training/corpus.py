@@ -92,7 +92,8 @@ def build_corpus(
     train_strokes: list[StrokeDrawing] = []
     train_stroke_labels: list[int] = []
     held: dict[str, dict[str, list[Any]]] = {
-        s: {"x": [], "y": [], "src": [], "strokes": [], "stroke_labels": []} for s in ("val", "test")
+        s: {"x": [], "y": [], "src": [], "strokes": [], "stroke_labels": []}
+        for s in ("val", "test")
     }
     counts: dict[str, Any] = {"per_class": {}}
     files: list[Path] = []
@@ -220,6 +221,7 @@ def augmented_stroke_pool(
     seed: int,
     workers: int = 2,
     cache_dir: Path | None = None,
+    progress: bool = True,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """``variants`` stroke-augmented renders of every training stroke drawing (cached)."""
     n = len(corpus.train_strokes)
@@ -242,7 +244,7 @@ def augmented_stroke_pool(
         jobs.append((d.drawing, s, variants, cfg))
     out = np.zeros((n * variants, 784), dtype=np.uint8)
     workers = max(1, min(workers, os.cpu_count() or 1))
-    bar = tqdm(total=n, desc=f"stroke augmentation x{variants}", leave=False)
+    bar = tqdm(total=n, desc=f"stroke augmentation x{variants}", leave=False, disable=not progress)
     if workers == 1:
         for i, job in enumerate(jobs):
             out[i * variants : (i + 1) * variants] = _render_job(job)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from model.artifact import DEFAULT_ARTIFACT, ATTRIBUTION
+from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT
 from model.classifier import Classifier, load_classifier
 from model.raster import RASTER_VERSION, drawing_to_image
 from training.augment import partial_drawing
@@ -75,8 +75,11 @@ def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, 
     early: dict[str, Any] = {}
     ys = test.stroke_labels
     for f in FRACTIONS:
-        imgs = np.stack([drawing_to_image(partial_drawing(d.drawing, f)) for d in test.strokes]) \
-            if test.strokes else np.zeros((0, 28, 28), np.uint8)
+        imgs = (
+            np.stack([drawing_to_image(partial_drawing(d.drawing, f)) for d in test.strokes])
+            if test.strokes
+            else np.zeros((0, 28, 28), np.uint8)
+        )
         p = clf.predict_images(imgs)
         t1, t3 = _topk(p, ys)
         early[f"{int(f * 100)}%"] = _summary(t1, t3, ys, n)
@@ -122,8 +125,12 @@ def _plot_early(results: dict[str, dict[str, Any]], path: Path) -> None:
         er = res["early_recognition"]
         ax.plot(xs, [er[f"{x}%"]["top1"] for x in xs], "o-", label=f"{name} top-1")
         ax.plot(xs, [er[f"{x}%"]["top3"] for x in xs], "s--", label=f"{name} top-3")
-    ax.set(xlabel="% of strokes drawn", ylabel="accuracy", ylim=(0, 1),
-           title="early recognition (held-out stroke drawings)")
+    ax.set(
+        xlabel="% of strokes drawn",
+        ylabel="accuracy",
+        ylim=(0, 1),
+        title="early recognition (held-out stroke drawings)",
+    )
     ax.set_xticks(xs)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -205,8 +212,9 @@ def _markdown(report: dict[str, Any], labels: list[str]) -> str:
         "",
         "## Early recognition (held-out stroke drawings, first ⌈f·n⌉ strokes, re-normalized)",
         "",
-        "| model | " + " | ".join(f"{int(f * 100)}% top-1 | {int(f * 100)}% top-3"
-                                    for f in FRACTIONS) + " |",
+        "| model | "
+        + " | ".join(f"{int(f * 100)}% top-1 | {int(f * 100)}% top-3" for f in FRACTIONS)
+        + " |",
         "|---|" + "---:|" * (2 * len(FRACTIONS)),
     ]
     for name in names:
@@ -216,17 +224,31 @@ def _markdown(report: dict[str, Any], labels: list[str]) -> str:
             s = er[f"{int(f * 100)}%"]
             cells += [_fmt(s.get("top1")), _fmt(s.get("top3"))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "![early recognition](early_recognition.png)", "",
-              "## Learning curves", "", "![learning curves](learning_curves.png)", "",
-              "## Models", ""]
+    lines += [
+        "",
+        "![early recognition](early_recognition.png)",
+        "",
+        "## Learning curves",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        "## Models",
+        "",
+    ]
     for name in names:
         m = report["models"][name]
-        lines.append(f"- **{name}**: `{m['artifact']}` — architecture "
-                     f"`784-{'-'.join(str(h) for h in m['architecture']['hidden'])}-"
-                     f"{m['architecture']['n_classes']}`, trained with `{m['command']}`")
-    lines += ["", "## Per class (test)", "",
-              "| category | n | " + " | ".join(f"{n} top-1 | {n} top-3" for n in names) + " |",
-              "|---|---:|" + "---:|" * (2 * len(names))]
+        lines.append(
+            f"- **{name}**: `{m['artifact']}` — architecture "
+            f"`784-{'-'.join(str(h) for h in m['architecture']['hidden'])}-"
+            f"{m['architecture']['n_classes']}`, trained with `{m['command']}`"
+        )
+    lines += [
+        "",
+        "## Per class (test)",
+        "",
+        "| category | n | " + " | ".join(f"{n} top-1 | {n} top-3" for n in names) + " |",
+        "|---|---:|" + "---:|" * (2 * len(names)),
+    ]
     first = names[0]
     for c in labels:
         pc = res[first]["per_class"][c]
@@ -239,13 +261,27 @@ def _markdown(report: dict[str, Any], labels: list[str]) -> str:
     off = conf.copy()
     np.fill_diagonal(off, 0)
     pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:15], off.shape))[0]
-    lines += ["", f"## Most frequent confusions ({first})", "", "| true | predicted | count |",
-              "|---|---|---:|"]
+    lines += [
+        "",
+        f"## Most frequent confusions ({first})",
+        "",
+        "| true | predicted | count |",
+        "|---|---|---:|",
+    ]
     for i, j in pairs:
         if off[i, j] > 0:
             lines.append(f"| {labels[i]} | {labels[j]} | {off[i, j]} |")
-    lines += ["", "![confusion matrix](confusion.png)", "", "![per class](per_class.png)", "",
-              "## Attribution", "", ATTRIBUTION, ""]
+    lines += [
+        "",
+        "![confusion matrix](confusion.png)",
+        "",
+        "![per class](per_class.png)",
+        "",
+        "## Attribution",
+        "",
+        ATTRIBUTION,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -262,13 +298,20 @@ def evaluate(
     torch.set_num_threads(max(1, threads))
     t0 = time.time()
     model_path = model_path or DEFAULT_ARTIFACT
-    models: dict[str, tuple[Path, Classifier]] = {"model": (model_path, load_classifier(model_path))}
+    models: dict[str, tuple[Path, Classifier]] = {
+        "model": (model_path, load_classifier(model_path))
+    }
     if baseline_path is not None:
         models["baseline"] = (baseline_path, load_classifier(baseline_path))
     labels = models["model"][1].labels
-    corpus = build_corpus(labels, render_train=False,
-                          max_per_class=models["model"][1].metadata.get("training", {})
-                          .get("config", {}).get("max_per_class"))
+    corpus = build_corpus(
+        labels,
+        render_train=False,
+        max_per_class=models["model"][1]
+        .metadata.get("training", {})
+        .get("config", {})
+        .get("max_per_class"),
+    )
     report: dict[str, Any] = {
         "command": command,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -289,8 +332,9 @@ def evaluate(
         }
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {k: v["results"] for k, v in report["models"].items()}
-    _plot_learning_curves({k: c.metadata for k, (_, c) in models.items()},
-                          out_dir / "learning_curves.png")
+    _plot_learning_curves(
+        {k: c.metadata for k, (_, c) in models.items()}, out_dir / "learning_curves.png"
+    )
     _plot_early(results, out_dir / "early_recognition.png")
     _plot_confusion(np.asarray(results["model"]["confusion"]), labels, out_dir / "confusion.png")
     _plot_per_class(results, labels, out_dir / "per_class.png")
@@ -303,9 +347,11 @@ def evaluate(
             _store_test_metrics(baseline_path, results["baseline"])
     for name, res in results.items():
         o, er = res["overall"], res["early_recognition"]
-        print(f"{name}: test top1 {o['top1']:.4f} top3 {o['top3']:.4f} macro top1 "
-              f"{o['macro_top1']:.4f} macro top3 {o['macro_top3']:.4f}; early top1 "
-              + " ".join(f"{k} {v['top1']:.3f}" for k, v in er.items()))
+        print(
+            f"{name}: test top1 {o['top1']:.4f} top3 {o['top3']:.4f} macro top1 "
+            f"{o['macro_top1']:.4f} macro top3 {o['macro_top3']:.4f}; early top1 "
+            + " ".join(f"{k} {v['top1']:.3f}" for k, v in er.items())
+        )
     print(f"wrote {out_dir}/evaluation.md")
     return report
 

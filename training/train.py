@@ -105,7 +105,9 @@ def _sampling_weights(
 
 
 @torch.no_grad()
-def evaluate_logits(model: torch.nn.Module, x: npt.NDArray[np.uint8], batch: int = 4096) -> np.ndarray:
+def evaluate_logits(
+    model: torch.nn.Module, x: npt.NDArray[np.uint8], batch: int = 4096
+) -> np.ndarray:
     model.eval()
     outs = []
     for i in range(0, len(x), batch):
@@ -137,6 +139,7 @@ def train(
     command: str = "",
     corpus: Corpus | None = None,
     progress: bool = True,
+    cache_dir: Path | None = CACHE_DIR,
 ) -> dict[str, Any]:
     """Train, keep the epoch with the best validation macro top-1, write the artifact to
     ``out`` (a path stem / .json) if given.  Returns a summary with the history."""
@@ -146,15 +149,21 @@ def train(
     t_start = time.time()
     labels = list(cfg.classes)
     if corpus is None:
-        corpus = build_corpus(labels, max_per_class=cfg.max_per_class,
-                              use_stretched=cfg.use_stretched)
+        corpus = build_corpus(
+            labels, max_per_class=cfg.max_per_class, use_stretched=cfg.use_stretched
+        )
     n_classes = len(labels)
 
     x, y, src = corpus.x, corpus.y, corpus.src
     if cfg.stroke_aug and cfg.aug_variants > 0:
         px, py = augmented_stroke_pool(
-            corpus, cfg.aug_variants, StrokeAug(), cfg.seed, workers=cfg.workers,
-            cache_dir=CACHE_DIR,
+            corpus,
+            cfg.aug_variants,
+            StrokeAug(),
+            cfg.seed,
+            workers=cfg.workers,
+            cache_dir=cache_dir,
+            progress=progress,
         )
         x = np.concatenate([x, px])
         y = np.concatenate([y, py])
@@ -168,8 +177,13 @@ def train(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
     elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                              weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=cfg.weight_decay,
+        )
     else:
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
@@ -182,32 +196,46 @@ def train(
     x_t = torch.from_numpy(x)
     y_t = torch.from_numpy(y)
     src_t = torch.from_numpy(src)
-    img_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob,
-                       stretchify_prob=cfg.stretchify_prob)
+    img_aug = ImageAug(
+        rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, stretchify_prob=cfg.stretchify_prob
+    )
     if cfg.image_aug_mode == "seed":
-        img_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, scale=0.0,
-                           aspect=0.0, translate=0.0)
+        img_aug = ImageAug(
+            rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, scale=0.0, aspect=0.0, translate=0.0
+        )
     stretched_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, aspect=0.35)
-    stroke_img_aug = ImageAug(rotate_deg=0.0, scale=0.05, aspect=0.0, translate=0.5,
-                              flip_prob=0.0, stretchify_prob=cfg.stretchify_prob)
+    stroke_img_aug = ImageAug(
+        rotate_deg=0.0,
+        scale=0.05,
+        aspect=0.0,
+        translate=0.5,
+        flip_prob=0.0,
+        stretchify_prob=cfg.stretchify_prob,
+    )
 
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"score": -1.0}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        idx = torch.from_numpy(rng.choice(len(y), size=steps_per_epoch * cfg.batch_size,
-                                          p=weights))
+        idx = torch.from_numpy(rng.choice(len(y), size=steps_per_epoch * cfg.batch_size, p=weights))
         tot_loss = tot_correct = tot_n = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=not progress)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            leave=False,
+            disable=not progress,
+        )
         for step in bar:
             bi = idx[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             xb = x_t[bi].float() / 255.0
             yb = y_t[bi]
             if cfg.image_aug:
                 sb = src_t[bi]
-                pairs = ((SRC_BITMAP, img_aug), (SRC_STRETCHED, stretched_aug),
-                         (SRC_STROKE, stroke_img_aug))
+                pairs = (
+                    (SRC_BITMAP, img_aug),
+                    (SRC_STRETCHED, stretched_aug),
+                    (SRC_STROKE, stroke_img_aug),
+                )
                 if cfg.image_aug_mode == "seed":
                     pairs = ((SRC_BITMAP, img_aug), (SRC_STRETCHED, img_aug), (SRC_STROKE, img_aug))
                 for s, aug in pairs:
@@ -260,11 +288,7 @@ def train(
                 "val_stroke": vss,
             }
 
-    tensors = {
-        k: v.numpy()
-        for k, v in best["state"].items()
-        if k in arch.tensor_shapes()
-    }
+    tensors = {k: v.numpy() for k, v in best["state"].items() if k in arch.tensor_shapes()}
     summary: dict[str, Any] = {
         "labels": labels,
         "architecture": arch.to_json(),

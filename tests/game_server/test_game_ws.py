@@ -101,6 +101,7 @@ async def test_two_players_play_a_full_game_with_a_resume(
             score_before = ended["scores"][bob.player_id]
             bob.mark("r2")
             sent = await bob.draw(drawing[:1])
+            assert sent > 0
             token, bob_id = bob.resume_token, bob.player_id
             await bob.settle(sent, "r2")
             await bob.close()

@@ -198,8 +198,10 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         # round 2: ada draws her first stroke; once it is relayed, the owner is killed
         start2 = await bob.wait("round_started", round=2)
         drawing = recognizable[start2["prompt"]][0]
+        await ada.wait("round_started", round=2)
         ada.mark("r2")
         sent = await ada.draw(drawing[:1])
+        assert sent > 0
         await ada.settle(sent, "r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()

@@ -307,6 +307,16 @@ def test_prompts_setting_restricts_the_deal() -> None:
     assert room.prompt == "tree"
 
 
+def test_a_stale_guess_does_not_recognize() -> None:
+    room, a, _ = two_player_game()
+    room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
+    room.points(T0 + 2, "n:1", 2, 0, [[5, 5, 1]])
+    e = room.apply_guess(T0 + 3, a, 1, 1, T0 + 1, guess(room.prompt or "", 0.99))
+    assert msgs(e, "guess") and not msgs(e, "recognized")
+    e = room.apply_guess(T0 + 4, a, 1, 2, T0 + 2, guess(room.prompt or "", 0.99))
+    assert msgs(e, "recognized")[0]["elapsed_ms"] == 2
+
+
 def test_awards_are_pending_until_posted() -> None:
     room, a, _ = two_player_game()
     room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])

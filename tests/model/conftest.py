@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from model_test_helpers import read_ndjson
 
 from training.data import data_dir

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from model_test_helpers import read_ndjson
 
 from model import DrawingError, drawing_to_image, normalize, rasterize
 from model import raster as R
-from model_test_helpers import read_ndjson
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

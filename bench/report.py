@@ -1,0 +1,96 @@
+"""Markdown tables for docs/BENCHMARKS.md from the JSON files of ``bench/run_all.sh``.
+
+``python -m bench.report [bench/results]``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.micro import format_markdown
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _f(v: Any, fmt: str = "{:.0f}") -> str:
+    return "–" if v is None else fmt.format(v)
+
+
+LOAD_HEADER = (
+    "| configuration | players / rooms | updates/s | guesses/s | latency p50 / p95 / p99 (ms) "
+    "| no guess | recognized | errors | server CPU % | server CPU µs/update | redis CPU % "
+    "| peak RSS MB | client CPU % |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def load_row(name: str, r: dict[str, Any]) -> str:
+    if "failed" in r:
+        return f"| {name} | {r['players']} / {r['rooms']} | failed: {r['failed'][:80]} |"
+    lat = r["latency_ms"]
+    rate = r.get("recognition_rate")
+    return (
+        f"| {name} | {r['players']} / {r['rooms']} | {_f(r['updates_per_s'])} "
+        f"| {_f(r['guesses_per_s'])} "
+        f"| {_f(lat['p50'])} / {_f(lat['p95'])} / {_f(lat['p99'])} | {_f(r['unanswered'])} "
+        f"| {_f(rate * 100 if rate is not None else None)} % | {_f(r['errors'])} "
+        f"| {_f(r.get('server_cpu_pct'))} | {_f(r.get('server_cpu_us_per_update'))} "
+        f"| {_f(r.get('children_cpu_pct'), '{:.1f}')} | {_f(r.get('server_peak_rss_mb'))} "
+        f"| {_f(r.get('client_cpu_pct'))} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    d = Path(argv[0] if argv else "bench/results")
+    micro = _load(d / "micro.json")
+    if micro:
+        m = micro["machine"]
+        print(f"### micro ({micro.get('repeat', 1)} runs, {m['date']}, load {m['loadavg']})\n")
+        print(format_markdown(micro))
+        u, s = micro["update"], micro.get("seed", {})
+        print(
+            f"\nbytes framed per update (room of {u['recipients']}): "
+            f"{u['bytes_per_update']:.0f}; direct-raster top-1 agreement: "
+            f"{u.get('direct_top1_agreement', float('nan')):.1%}"
+        )
+        if s:
+            print(
+                f"seed/ours: server {s['ratio_server']:.2f}x, client+server "
+                f"{s['ratio_client_plus_server']:.2f}x, upload {s['seed_upload_bytes_median']:.0f}"
+                f" B vs {s['our_upload_bytes_median']:.0f} B, top-1 agreement "
+                f"{s['top1_agreement']:.0%}"
+            )
+    print("\n### load\n")
+    print(LOAD_HEADER)
+    for name, file in (
+        ("game mode, shipped defaults", "load_game_48.json"),
+        ("capacity, shipped defaults", "cap32_default.json"),
+        ("capacity, OPENBLAS_NUM_THREADS=1", "cap32_blas1.json"),
+        ("capacity, + DOODLE_INFERENCE_TICK_MS=0", "cap32_blas1_tick0.json"),
+        ("capacity, + no permessage-deflate", "cap32_blas1_tick0_nodeflate.json"),
+    ):
+        r = _load(d / file)
+        if r:
+            print(load_row(name, r))
+    for name, file in (("shipped defaults", "sweep_default.json"), ("tuned", "sweep_tuned.json")):
+        sw = _load(d / file)
+        if not sw:
+            continue
+        print(f"\n### sweep, capacity mode, {name}\n")
+        print(LOAD_HEADER)
+        for r in sw["sweep"]:
+            print(load_row(name, r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

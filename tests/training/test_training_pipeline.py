@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model import load_classifier
+from training.__main__ import main as cli_main
+from training.augment import ImageAug, StrokeAug, augment_images, partial_drawing, render_augmented
+from training.corpus import SRC_STRETCHED, Corpus, build_corpus
+from training.data import data_dir, load_stretched, load_strokes, split_of, vocabulary
+from training.train import TrainConfig, _sampling_weights, train
+
+CLASSES = ["rainbow", "eye", "bicycle", "penguin"]  # bitmaps+strokes, stroke-rich, stretched
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return build_corpus(CLASSES, max_per_class=250)
+
+
+def test_data_dir_and_vocabulary() -> None:
+    assert (data_dir() / "categories.json").is_file()
+    vocab = vocabulary()
+    assert len(vocab) == 87 and vocab == sorted(vocab)
+    assert {"cat", "penguin", "calculator"} <= set(vocab)
+
+
+def test_split_is_deterministic_and_shared_across_formats() -> None:
+    splits = [split_of("cat", i) for i in range(5000)]
+    assert splits == [split_of("cat", i) for i in range(5000)]
+    c = Counter(splits)
+    assert 0.08 < c["test"] / 5000 < 0.12 and 0.08 < c["val"] / 5000 < 0.12
+    # the same index has the same split whatever the format; key_id only without an index
+    assert split_of("cat", 7, "123") == split_of("cat", 7) == split_of("cat", 7, "999")
+    assert [split_of("dog", i) for i in range(50)] != [split_of("cat", i) for i in range(50)]
+
+
+def test_corpus_has_no_leakage(corpus: Corpus) -> None:
+    assert all(d.split == "train" for d in corpus.train_strokes)
+    for held in (corpus.val, corpus.test):
+        assert SRC_STRETCHED not in set(held.src.tolist())  # never validate on stretched
+        assert all(d.split in ("val", "test") for d in held.strokes)
+        keys = [d.key_id for d in held.strokes]
+        assert len(keys) == len(set(keys))  # simplified + raw of one drawing counted once
+    train_keys = {(d.category, d.key_id) for d in corpus.train_strokes}
+    held_keys = {(d.category, d.key_id) for h in (corpus.val, corpus.test) for d in h.strokes}
+    assert not train_keys & held_keys
+    # stretched renders of held-out stroke drawings are not in the training pool
+    for cat in ("penguin",):
+        _, key_ids = load_stretched(cat)
+        strokes = load_strokes(cat, "simplified") + load_strokes(cat, "raw")
+        held = {d.key_id for d in strokes if d.split != "train"}
+        n_overlap = int(np.isin(key_ids[:250].astype(str), list(held)).sum())
+        kept = corpus.counts["per_class"][cat]["train_stretched"]
+        assert kept == min(250, len(key_ids)) - n_overlap
+
+
+def test_sampling_weights_balance_classes(corpus: Corpus) -> None:
+    cfg = TrainConfig(classes=CLASSES)
+    w = _sampling_weights(cfg, corpus.y, corpus.src, len(CLASSES), corpus.train_stroke_labels)
+    mass = np.bincount(corpus.y, weights=w, minlength=len(CLASSES))
+    np.testing.assert_allclose(mass, 1.0 / len(CLASSES))
+    w_uniform = _sampling_weights(
+        TrainConfig(classes=CLASSES, balance=False), corpus.y, corpus.src, len(CLASSES)
+    )
+    np.testing.assert_allclose(w_uniform, 1.0 / len(corpus.y))
+
+
+def test_partial_drawing() -> None:
+    d = [[[0, 1], [0, 1]]] * 8
+    assert len(partial_drawing(d, 0.25)) == 2
+    assert len(partial_drawing(d, 0.5)) == 4
+    assert len(partial_drawing(d[:3], 0.25)) == 1
+    assert len(partial_drawing(d[:3], 1.0)) == 3
+
+
+def test_stroke_augmentation_is_deterministic(corpus: Corpus) -> None:
+    d = corpus.train_strokes[0].drawing
+    a = render_augmented(d, 42, 4, StrokeAug())
+    b = render_augmented(d, 42, 4, StrokeAug())
+    assert a.shape == (4, 784) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_image_augmentation_shapes() -> None:
+    x = torch.zeros(6, 784)
+    x[:, 300:310] = 1.0
+    out = augment_images(x, torch.Generator().manual_seed(0), ImageAug(stretchify_prob=0.5))
+    assert out.shape == (6, 784)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 + 1e-6
+    assert float(out.sum()) > 0
+
+
+def _tiny_cfg(**kw: object) -> TrainConfig:
+    base: dict[str, object] = dict(
+        classes=CLASSES,
+        hidden=(64,),
+        dropout=0.1,
+        lr=3e-3,
+        epochs=3,
+        batch_size=128,
+        samples_per_epoch=4096,
+        seed=7,
+        threads=1,
+        workers=1,
+        aug_variants=1,
+        max_per_class=250,
+    )
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_small_training_run_beats_chance(corpus: Corpus) -> None:
+    a = train(_tiny_cfg(), corpus=corpus, progress=False, cache_dir=None)
+    val = a["metrics"]["val"]
+    assert val["n"] > 50
+    assert val["top1"] > 0.75  # chance is 0.25
+    assert a["metrics"]["val_stroke"]["top1"] > 0.6
+    hist = a["training"]["history"]
+    assert len(hist) == 3 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+
+
+def test_training_is_deterministic(corpus: Corpus) -> None:
+    cfg = _tiny_cfg(epochs=1, samples_per_epoch=1024, aug_variants=0)
+    a = train(cfg, corpus=corpus, progress=False, cache_dir=None)
+    b = train(cfg, corpus=corpus, progress=False, cache_dir=None)
+    for k in a["tensors"]:
+        assert np.array_equal(a["tensors"][k], b["tensors"][k]), k
+    c = train(
+        _tiny_cfg(epochs=1, samples_per_epoch=1024, aug_variants=0, seed=8),
+        corpus=corpus,
+        progress=False,
+        cache_dir=None,
+    )
+    assert not np.array_equal(a["tensors"]["out.weight"], c["tensors"]["out.weight"])
+
+
+def test_cli_train_then_evaluate(tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    rc = cli_main(
+        [
+            "train",
+            "--classes",
+            ",".join(CLASSES),
+            "--hidden",
+            "32",
+            "--epochs",
+            "1",
+            "--samples-per-epoch",
+            "2048",
+            "--batch-size",
+            "256",
+            "--max-per-class",
+            "120",
+            "--aug-variants",
+            "1",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    clf = load_classifier(out.with_suffix(".json"))
+    assert clf.labels == CLASSES
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["training"]["command"].startswith("python -m training train --classes")
+    assert meta["training"]["config"]["hidden"] == [32]
+    report_dir = tmp_path / "report"
+    rc = cli_main(
+        [
+            "evaluate",
+            "--model",
+            str(out.with_suffix(".json")),
+            "--baseline",
+            str(out.with_suffix(".json")),
+            "--out",
+            str(report_dir),
+            "--threads",
+            "1",
+        ]
+    )
+    assert rc == 0
+    for name in (
+        "evaluation.json",
+        "evaluation.md",
+        "confusion.png",
+        "learning_curves.png",
+        "early_recognition.png",
+        "per_class.png",
+    ):
+        assert (report_dir / name).stat().st_size > 0, name
+    report = json.loads((report_dir / "evaluation.json").read_text())
+    res = report["models"]["model"]["results"]
+    assert set(res["early_recognition"]) == {"25%", "50%", "75%", "100%"}
+    assert res["overall"]["n"] == sum(sum(r) for r in res["confusion"])
+    assert res["stroke"]["n"] > 0 and res["bitmap"]["n"] > 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert "test" in meta["metrics"]  # evaluate records test metrics in the metadata
+    load_classifier(out.with_suffix(".json"))  # metadata update keeps the artifact valid

@@ -75,13 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         ("game mode, shipped defaults", "load_game_48.json"),
         ("capacity, shipped defaults", "cap32_default.json"),
         ("capacity, OPENBLAS_NUM_THREADS=1", "cap32_blas1.json"),
-        ("capacity, + DOODLE_INFERENCE_TICK_MS=0", "cap32_blas1_tick0.json"),
-        ("capacity, + no permessage-deflate", "cap32_blas1_tick0_nodeflate.json"),
+        ("capacity, BLAS 1 thread + DOODLE_INFERENCE_TICK_MS=0", "cap32_blas1_tick0.json"),
+        ("capacity, BLAS 1 thread + no permessage-deflate", "cap32_blas1_nodeflate.json"),
+        ("capacity, BLAS 1 thread + tick 0 + no deflate", "cap32_blas1_tick0_nodeflate.json"),
     ):
         r = _load(d / file)
         if r:
             print(load_row(name, r))
-    for name, file in (("shipped defaults", "sweep_default.json"), ("tuned", "sweep_tuned.json")):
+    for name, file in (
+        ("shipped defaults", "sweep_default.json"),
+        ("tuned (BLAS 1 thread, tick 0, no deflate)", "sweep_tuned.json"),
+    ):
         sw = _load(d / file)
         if not sw:
             continue

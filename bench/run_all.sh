@@ -29,6 +29,8 @@ $PY -m bench.load --capacity --players 32 --rooms 4 --duration $D --repeat $R --
   --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 \
   > "$OUT/cap32_blas1_tick0.json"
 $PY -m bench.load --capacity --players 32 --rooms 4 --duration $D --repeat $R --json \
+  --server-env OPENBLAS_NUM_THREADS=1 --no-compression > "$OUT/cap32_blas1_nodeflate.json"
+$PY -m bench.load --capacity --players 32 --rooms 4 --duration $D --repeat $R --json \
   --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 --no-compression \
   > "$OUT/cap32_blas1_tick0_nodeflate.json"
 
@@ -36,7 +38,7 @@ log "load sweep (capacity mode, 2 runs per point) + plot"
 $PY -m bench.load --capacity --sweep 8,16,32,64,128 --duration $D --repeat $(( R > 1 ? 2 : 1 )) \
   --plot $PLOTS/load_latency.png --json > "$OUT/sweep_default.json"
 $PY -m bench.load --capacity --sweep 8,16,32,64,128 --duration $D --repeat $(( R > 1 ? 2 : 1 )) \
-  --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 \
+  --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 --no-compression \
   --plot $PLOTS/load_latency_tuned.png --json > "$OUT/sweep_tuned.json"
 
 log profiles
@@ -45,7 +47,7 @@ $PY -m bench.load --capacity --players 64 --rooms 8 --duration $D --json \
   --py-spy "$OUT/server_64.collapsed" > "$OUT/profile_load_64.json"
 $PY -m bench.profile collapsed "$OUT/server_64.collapsed" > "$OUT/profile_server_64.txt"
 $PY -m bench.load --capacity --players 64 --rooms 8 --duration $D --json \
-  --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 \
+  --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 --no-compression \
   --py-spy "$OUT/server_64_tuned.collapsed" > "$OUT/profile_load_64_tuned.json"
 $PY -m bench.profile collapsed "$OUT/server_64_tuned.collapsed" > "$OUT/profile_server_64_tuned.txt"
 uptime >> "$OUT/machine.txt"

@@ -29,6 +29,9 @@ class LocalSocket(Protocol):
 
     def deliver(self, header: dict[str, Any], text: str | None) -> None: ...
 
+    def resync(self) -> None:
+        """Events may have been missed: ask the owner for a full ``snapshot``."""
+
 
 def encode_event(header: dict[str, Any], msg: dict[str, Any] | None) -> str:
     return (
@@ -53,6 +56,14 @@ class Hub:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # channels whose subscription was lost with the connection and not yet restored
+        self._stale: set[str] = set()
+        self._broken = False
+
+    @property
+    def healthy(self) -> bool:
+        """False from a lost pub/sub connection until every subscription is restored."""
+        return not self._broken
 
     def rooms(self) -> list[str]:
         return list(self._rooms)
@@ -88,6 +99,7 @@ class Hub:
             channel = self._channel_of(code)
             self._channels.pop(channel, None)
             self._confirmed.pop(channel, None)
+            self._stale.discard(channel)
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(channel)
 
@@ -98,16 +110,31 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("pub/sub connection failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)  # back off before reconnecting (redis-py resubscribes)
+                if not self._broken:
+                    log.warning("pub/sub connection lost; reconnecting", exc_info=True)
+                self._broken = True
+                self._stale = set(self._channels)
+                await asyncio.sleep(0.1)  # back off before reconnecting (redis-py resubscribes)
                 continue
             if msg is None:
+                if self._broken and not self._stale:
+                    self._broken = False
                 continue
             kind, channel = msg["type"], msg["channel"]
             if kind == "subscribe":
                 event = self._confirmed.get(channel)
                 if event is not None:
                     event.set()
+                if channel in self._stale:
+                    # resubscribed after a lost connection: events published meanwhile are
+                    # gone, so every local socket of the room asks for a fresh snapshot
+                    self._stale.discard(channel)
+                    code = self._channels.get(channel)
+                    for sock in list(self._rooms.get(code, {}).values()) if code else []:
+                        sock.resync()
+                if self._broken and not self._stale:
+                    log.warning("pub/sub connection restored")
+                    self._broken = False
                 continue
             if kind != "message":
                 continue

@@ -38,7 +38,13 @@ class Node:
         self.hub = Hub(redis, self.store.channel)
         self.runner = InferenceRunner(classifier, settings.inference_tick_ms)
         self.owners = Owners(
-            settings, self.store, self.clock, self.runner, self.proc_id, self.hub.rooms
+            settings,
+            self.store,
+            self.clock,
+            self.runner,
+            self.proc_id,
+            self.hub.rooms,
+            lambda: self.hub.healthy,
         )
         self._conn_ids = itertools.count(1)
         self.connections_per_ip: Counter[str] = Counter()

@@ -262,6 +262,8 @@ class RoomActor:
                 )
             if kind == "disconnect":
                 return room.disconnect(now, conn)
+            if kind == "resync":
+                return room.resync(now, conn)
             if kind == "leave":
                 return room.leave(now, conn)
             if kind == "settings":
@@ -366,6 +368,7 @@ class Owners:
         runner: InferenceRunner,
         proc_id: str,
         rooms_wanted: Callable[[], list[str]],
+        events_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -373,6 +376,7 @@ class Owners:
         self.runner = runner
         self.proc_id = proc_id
         self.rooms_wanted = rooms_wanted
+        self.events_ready = events_ready
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -407,6 +411,8 @@ class Owners:
         """Make sure someone owns ``code``: claim it if its lease is free."""
         if code in self.actors or code in self._claiming:
             return
+        if not self.events_ready():
+            return  # our own sockets would miss the room's events: claim once pub/sub is back
         lease_key = self.store.room_key(code, "lease")
         if await self.store.redis.exists(lease_key):
             return

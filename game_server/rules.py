@@ -363,6 +363,12 @@ class Room:
         )
         return effects
 
+    def resync(self, now: int, conn: str) -> list[Effect]:
+        """The connection may have missed events: send it the full state again."""
+        if self._by_conn(conn) is None:
+            return []
+        return [Send(conn, {"type": "snapshot", "snapshot": self.snapshot(now)})]
+
     def disconnect(self, now: int, conn: str) -> list[Effect]:
         """The socket ``conn`` went away: keep the seat for ``resume_seconds``."""
         player = self._by_conn(conn)

@@ -45,6 +45,7 @@ class Connection:
         self.settings = node.settings
         self.conn_id = node.new_conn_id()
         self.room: str | None = None
+        self._resyncs: set[asyncio.Task[None]] = set()
         self.player_id: str | None = None
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
             maxsize=node.settings.send_queue_size
@@ -85,6 +86,20 @@ class Connection:
             self.metrics.refused(str(json.loads(text or "{}").get("code", "internal")))
         except (ValueError, AttributeError):
             self.metrics.refused("internal")
+
+    def resync(self) -> None:
+        """Called by the hub after a pub/sub reconnect: ask the owner for a snapshot."""
+        if self.room is None or self.player_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._resync(self.room))
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+
+    async def _resync(self, code: str) -> None:
+        try:
+            await self._command(code, {"k": "resync"})
+        except (RedisError, OSError):
+            log.warning("conn %s: resync request failed", self.conn_id)
 
     def _enqueue(self, text: str | None, close: int | None = None) -> None:
         if self._closing:

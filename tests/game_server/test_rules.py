@@ -328,3 +328,11 @@ def test_awards_are_pending_until_posted() -> None:
     assert e == []
     room.awards_posted(ids)
     assert room.pending_awards == []
+
+
+def test_resync_sends_the_member_a_snapshot() -> None:
+    room, _a, _b = two_player_game()
+    room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
+    e = room.resync(T0 + 2, "n:2")
+    assert sent_to(e, "n:2") == [{"type": "snapshot", "snapshot": room.snapshot(T0 + 2)}]
+    assert room.resync(T0 + 2, "n:9") == []

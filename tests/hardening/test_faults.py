@@ -19,12 +19,14 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from game_server.app import create_app
 from game_server.config import Settings
 from game_server.redis_embedded import EmbeddedRedis
 from model import ArtifactError, load_classifier
 from model.artifact import DEFAULT_ARTIFACT
+from tests.game_client import GameClient
 from tests.hardening.helpers import connect, create_room, healthz, serve, wait_healthz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +77,10 @@ async def test_redis_lost_and_restarted_under_a_running_game(
 
             own_redis.start()  # same socket path, same data (AOF)
             await wait_healthz(srv.http_url, 200)
-            # the server recovered by itself: a new owner took the room over from Redis
+            # the server recovers by itself: a new owner takes the room over from Redis and the
+            # event hub resubscribes. (Events published before the hub is back are not replayed:
+            # see docs/SECURITY.md, "Known gaps".)
+            await until_the_room_answers(bob)
             await ada.send({"type": "points", "seq": 3, "stroke": 1, "points": [[5, 5, 30]]})
             await bob.wait("ink", player_id=ada.player_id, stroke=1)
             welcome = await carol.join("carol", room=code, spectator=True)
@@ -89,18 +94,41 @@ async def test_redis_lost_and_restarted_under_a_running_game(
 
             # and the game plays to its end
             drawings = recognizable[started["prompt"]]
+            await ada.send({"type": "clear", "seq": 4})
+            await bob.wait("clear", player_id=ada.player_id)
             ada.seq, bob.seq = 10, 10
-            await asyncio.gather(ada.draw(drawings[0], first_stroke=2), bob.draw(drawings[-1]))
+            await asyncio.gather(ada.draw(drawings[0]), bob.draw(drawings[-1]))
             ended = await ada.wait("round_ended")
             assert {r["player_id"] for r in ended["results"] if r["recognized"]} == {
                 ada.player_id,
                 bob.player_id,
             }
             await bob.wait("game_ended")
-            assert [r for r in server_errors() if r.name.startswith("game_server")] == []
+            # the only errors logged are the owner dropping the room when Redis vanished
+            # mid-write (a connection error); nothing else went wrong
+            unexpected = [
+                r
+                for r in server_errors()
+                if not (r.exc_info and isinstance(r.exc_info[1], RedisError | OSError))
+            ]
+            assert unexpected == []
         finally:
             for c in (ada, bob, carol):
                 await c.close()
+
+
+async def until_the_room_answers(client: GameClient, within: float = 30.0) -> None:
+    """Probe the whole path socket -> command stream -> room owner -> pub/sub -> socket with a
+    harmless refused command until an answer comes back (bounded)."""
+    async with asyncio.timeout(within):
+        while True:
+            client.mark("probe")
+            await client.send({"type": "kick", "player_id": "p999"})
+            try:
+                await client.wait("error", ref="kick", cursor="probe", within=1.0)
+                return
+            except TimeoutError:
+                continue
 
 
 @pytest.fixture

@@ -188,6 +188,7 @@ async def test_a_flood_is_refused_then_closed_with_1008(
                     except websockets.ConnectionClosed:
                         break
                     sent += 1
+                    await asyncio.sleep(0)  # yield to the client's reader (sees the close)
                 assert await asyncio.wait_for(flooder.closed, 30) == protocol.CLOSE_RATE_LIMIT
                 limited = flooder.find("error", code="rate_limited")
                 assert len(limited) >= 1

@@ -189,9 +189,9 @@ class FakeClock:
 
 def test_token_bucket_allows_burst_then_rate() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(rate=10, burst=5, clock=clock)
+    bucket = TokenBucket(rate=8, burst=5, clock=clock)
     assert [bucket.take() for _ in range(6)] == [True] * 5 + [False]
-    clock.t += 0.1  # one token
+    clock.t += 0.125  # one token (binary-exact times)
     assert bucket.take() and not bucket.take()
     clock.t += 100  # never more than the burst
     assert sum(bucket.take() for _ in range(10)) == 5

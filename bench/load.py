@@ -221,9 +221,10 @@ class ProcSampler:
         self.spy = None
         if py_spy and self.proc is not None:
             # sample the server during the window (collapsed stacks for bench.profile)
+            exe = Path(sys.executable).with_name("py-spy")
             self.spy = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(self.proc.pid), "--duration",
-                 str(max(1, int(duration))), "--rate", "250", "--format", "raw",
+                [str(exe) if exe.exists() else "py-spy", "record", "--pid", str(self.proc.pid),
+                 "--duration", str(max(1, int(duration))), "--rate", "250", "--format", "raw",
                  "--nonblocking", "--output", py_spy],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -167,6 +167,15 @@ class App {
         return undefined;
       case "error":
         return this.#error(msg);
+      case "snapshot":
+        // The server may have missed room events: replace the whole room state.
+        if (!this.room) return undefined;
+        return this.#welcome({
+          ...msg,
+          player_id: this.room.me,
+          spectator: this.room.spectator,
+          resume_token: this.resumeToken,
+        });
       default:
     }
     const room = this.room;

@@ -54,6 +54,7 @@ def test_two_players_against_a_real_server() -> None:
     cmd = [
         sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
         "--duration", "3", "--warmup", "1", "--grace", "2", "--speedup", "3", "--json",
+        "--capacity",  # nobody is locked out by a recognition: both keep streaming
     ]  # fmt: skip
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -66,3 +67,4 @@ def test_two_players_against_a_real_server() -> None:
     assert result["latency_ms"]["n"] > 0
     assert result["dropped_connections"] == 0
     assert result["server_peak_rss_mb"] > 0
+    assert result["mode"] == "capacity"

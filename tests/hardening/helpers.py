@@ -17,7 +17,12 @@ from tests.game_client import GameClient
 def serve(server_factory: Any, app: Any, settings: Settings) -> Any:
     """A real uvicorn server configured as ``python -m game_server`` configures it: frames over
     ``max_message_bytes`` are closed by the WebSocket layer (1009); logs go to the root logger."""
-    return server_factory(app, ws_max_size=settings.max_message_bytes, log_config=None)
+    return server_factory(
+        app,
+        ws_max_size=settings.max_message_bytes,
+        log_config=None,
+        timeout_graceful_shutdown=15,  # a socket that never closes cannot hang the test
+    )
 
 
 async def connect(url: str, **kwargs: Any) -> GameClient:

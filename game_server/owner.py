@@ -166,6 +166,10 @@ class RoomActor:
         except Fenced:
             log.warning("room %s: fenced off (another process owns it)", self.code)
             await self.owners.dropped(self, release=False)
+        except (RedisError, OSError):
+            # Redis went away mid-write: the room stays as last committed; reclaimed later.
+            log.warning("room %s: Redis unavailable; dropping the room from memory", self.code)
+            await self.owners.dropped(self, release=True)
         except Exception:
             log.exception("room %s: owner failed; dropping the room from memory", self.code)
             await self.owners.dropped(self, release=True)

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from game_server.app import create_app
 from game_server.config import Settings
@@ -104,14 +103,8 @@ async def test_redis_lost_and_restarted_under_a_running_game(
                 bob.player_id,
             }
             await bob.wait("game_ended")
-            # the only errors logged are the owner dropping the room when Redis vanished
-            # mid-write (a connection error); nothing else went wrong
-            unexpected = [
-                r
-                for r in server_errors()
-                if not (r.exc_info and isinstance(r.exc_info[1], RedisError | OSError))
-            ]
-            assert unexpected == []
+            # losing Redis is logged as a warning, never as an error
+            assert server_errors() == []
         finally:
             for c in (ada, bob, carol):
                 await c.close()

@@ -23,7 +23,7 @@ const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "ba
 const FINAL_CLOSES = {
   4001: "The host removed you from the room.",
   4002: "This seat was taken over by another tab.",
-  1008: "The server refused the connection (origin not allowed).",
+  1008: "The server closed the connection: too many messages.",
   4003: "Too many connections from your address.",
 };
 
@@ -167,6 +167,10 @@ class App {
         return undefined;
       case "error":
         return this.#error(msg);
+      case "server_shutdown":
+        // The server is restarting (close 1012 follows); the socket reconnects by itself.
+        toast("The server is restarting; reconnecting…", "info");
+        return undefined;
       case "snapshot":
         // The server may have missed room events: replace the whole room state.
         if (!this.room) return undefined;

@@ -719,6 +719,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                 f"last phase: {run.phase}"
             ) from exc
         result["target"] = "spawned" if server else ws_url
+        result.setdefault("model", "as served by --url")
         if server is not None:
             result["model"] = model
             server.stop()
@@ -877,7 +878,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--capacity",
         action="store_true",
         help="spawned server never recognizes (DOODLE_RECOGNITION_CONFIDENCE=2), so every "
-        "player keeps drawing; recognition is then judged client-side from the guesses",
+        "player keeps drawing; recognition is then judged client-side from the guesses "
+        "(with --url, start that server with the same setting yourself)",
     )
     p.add_argument("--py-spy", default=None, metavar="FILE", help="py-spy the server to FILE")
     p.add_argument("--connect-concurrency", type=int, default=50)

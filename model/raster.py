@@ -32,6 +32,7 @@ Degenerate input (defined behaviour):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -107,12 +108,17 @@ def _parse(drawing: Drawing) -> Flat:
         lengths.append(n)
     if not lengths or sum(lengths) == 0:
         return _EMPTY
+    total = sum(lengths)
     try:
-        x = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in xs])
-        y = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
+        if any(isinstance(v, np.ndarray) for v in xs):
+            x = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in xs])
+            y = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
+        else:
+            x = np.fromiter(chain.from_iterable(xs), dtype=np.float64, count=total)
+            y = np.fromiter(chain.from_iterable(ys), dtype=np.float64, count=total)
     except (TypeError, ValueError) as exc:
         raise DrawingError(f"stroke coordinates must be numbers: {exc}") from exc
-    if x.size != sum(lengths) or y.size != x.size:
+    if x.size != total or y.size != total:
         raise DrawingError("stroke coordinates must be flat sequences of numbers")
     pts = np.column_stack((x, y))
     counts = np.asarray(lengths, dtype=np.intp)
@@ -150,7 +156,10 @@ def _stroke_ids(bounds: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
 
 
 def _resample(flat: Flat, spacing: float) -> Flat:
-    """Points every ``spacing`` units along each stroke's polyline, plus its last point."""
+    """Points every ``spacing`` units along each stroke's polyline, plus its last point.
+
+    The literal resampling step of the recipe; :func:`normalize` uses the equivalent, cheaper
+    :func:`_resample_candidates` (this one is the reference the tests compare against)."""
     pts, bounds = flat
     n_strokes = bounds.size - 1
     sid = _stroke_ids(bounds)
@@ -257,32 +266,30 @@ def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.
     recursive RDP keeps (each half is simplified independently of the others).  Distances
     are to the infinite line through the segment's ends (Euclidean distance when they
     coincide), as in the reference ``rdp`` implementation; ties go to the first point.
+    Points are complex numbers here to keep the number of numpy calls per level low.
     """
     n = len(pts)
     keep = np.zeros(n, dtype=bool)
     keep[bounds[:-1]] = True
     keep[bounds[1:] - 1] = True
-    x = pts[:, 0]
-    y = pts[:, 1]
+    z = pts[:, 0] + 1j * pts[:, 1]
     sid = _stroke_ids(bounds)
     idx = np.flatnonzero(~keep)  # open points, sorted, with their segment's ends a, b
     a = bounds[:-1][sid[idx]]
     b = bounds[1:][sid[idx]] - 1
-    ox, oy = x[idx], y[idx]
+    oz = z[idx]
     while idx.size:
-        ax = x[a]
-        ay = y[a]
-        dx = x[b] - ax
-        dy = y[b] - ay
-        px = ox - ax
-        py = oy - ay
-        dist = np.abs(dx * py - dy * px)
-        norm = np.hypot(dx, dy)
+        za = z[a]
+        d = z[b] - za
+        p = oz - za
+        dist = np.abs((d.conj() * p).imag)
+        norm = np.abs(d)
         zero = norm == 0.0
         if zero.any():
             norm[zero] = 1.0
-            dist[zero] = np.hypot(px[zero], py[zero])
+            dist[zero] = np.abs(p[zero])
         dist /= norm
+        # segments are runs of equal a (idx is sorted)
         new_group = np.empty(idx.size, dtype=bool)
         new_group[0] = True
         np.not_equal(a[1:], a[:-1], out=new_group[1:])
@@ -292,17 +299,12 @@ def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.
         if not split.any():
             break
         gid = np.cumsum(new_group) - 1
-        cand = np.flatnonzero((dist == gmax[gid]) & split[gid])
-        cg = gid[cand]
-        first = np.ones(cand.size, dtype=bool)
-        np.not_equal(cg[1:], cg[:-1], out=first[1:])
-        m = idx[cand[first]]  # the farthest point of every split segment
-        keep[m] = True
-        mg = np.full(starts.size, -1, dtype=np.intp)
-        mg[cg[first]] = m
-        mp = mg[gid]
+        at_max = np.where(dist == gmax[gid], np.arange(idx.size), n)
+        farthest = idx[np.minimum.reduceat(at_max, starts)]  # first farthest point per segment
+        keep[farthest[split]] = True
+        mp = farthest[gid]
         live = split[gid] & (idx != mp)
-        idx, a, b, mp, ox, oy = idx[live], a[live], b[live], mp[live], ox[live], oy[live]
+        idx, a, b, mp, oz = idx[live], a[live], b[live], mp[live], oz[live]
         right = idx > mp
         a = np.where(right, mp, a)
         b = np.where(right, b, mp)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -134,10 +134,6 @@ def load_stretched(
         return np.zeros((0, 784), dtype=np.uint8), np.zeros(0, dtype=np.int64)
     with np.load(path) as z:
         return z["images"].astype(np.uint8), z["key_ids"].astype(np.int64)
-
-
-def bitmap_splits(category: str, rows: Iterable[int]) -> npt.NDArray[np.str_]:
-    return np.array([split_of(category, int(r)) for r in rows], dtype="<U5")
 
 
 def fingerprint(paths: Sequence[Path]) -> str:

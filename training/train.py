@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -314,8 +313,3 @@ def train(
         save_artifact(out, tensors, summary, dtype=cfg.weights_dtype)
     summary["tensors"] = tensors
     return summary
-
-
-def write_history(summary: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary["training"]["history"], indent=1))

@@ -115,11 +115,19 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def log_summary(self) -> dict[str, Any]:
-        """Warnings and errors the server logged, by logger (``server_log_problems``)."""
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_summary(self, limit: int | None = None) -> dict[str, Any]:
+        """Warnings and errors the server logged (up to byte ``limit``: the end of the run,
+        before the clients hang up and the server shuts down), by logger."""
         counts: Counter[str] = Counter()
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as fh:
+                text = fh.read(limit if limit is not None else -1).decode(errors="replace")
         except OSError:
             return {"server_log_problems": {}}
         for line in text.splitlines():
@@ -529,6 +537,8 @@ class LoadRun:
         self.lag_ms: list[float] = []
         self.drawing_at_end = 0
         self.phase = "connecting"
+        self.server: ServerProcess | None = None
+        self.log_bytes_at_end: int | None = None
         self.in_round_at_end = 0
 
     async def create_room(self) -> str:
@@ -613,6 +623,8 @@ class LoadRun:
                 if self.stats.in_window(t_sent):
                     self.stats.unanswered += 1
             p.pending.clear()
+        if self.server is not None:
+            self.log_bytes_at_end = self.server.log_size()
         self.stopping = True
         lag.cancel()
         for p in players:
@@ -705,8 +717,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             model = env_extra["DOODLE_MODEL_PATH"]
         server = start_server(env_extra=env_extra)
         ws_url, pid = server.ws_url, server.proc.pid
+        server_env_used = {k: v for k, v in env_extra.items() if k != "DOODLE_MODEL_PATH"}
     try:
         run = LoadRun(args, ws_url)
+        run.server = server
         sampler = ProcSampler(pid)
         # connecting and joining is bounded too: a server that cannot seat everyone in time
         # is reported as a failed run (LoadError), not waited for
@@ -722,8 +736,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         result.setdefault("model", "as served by --url")
         if server is not None:
             result["model"] = model
+            result["server_env"] = server_env_used
             server.stop()
-            result.update(server.log_summary())
+            result.update(server.log_summary(run.log_bytes_at_end))
             if not result["server_log_problems"]:
                 server.log_path.unlink(missing_ok=True)
         return result
@@ -813,11 +828,11 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             f"p99 {r['latency_ms']['p99']} ms",
             file=sys.stderr,
         )
-    plot = plot_sweep(runs, Path(args.plot)) if args.plot else None
+    plot = plot_sweep(runs, Path(args.plot), args.title) if args.plot else None
     return {"machine": machine_info(), "sweep": runs, "plot": str(plot) if plot else None}
 
 
-def plot_sweep(runs: list[dict[str, Any]], path: Path) -> Path:
+def plot_sweep(runs: list[dict[str, Any]], path: Path, title: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -834,12 +849,15 @@ def plot_sweep(runs: list[dict[str, Any]], path: Path) -> Path:
     ax.set_yscale("log")
     ax2 = ax.twinx()
     ax2.plot(xs, [r["updates_per_s"] for r in runs], "k.:", label="updates/s")
-    ax2.set_ylabel("stroke updates/s sustained")
+    ax2.set_ylabel("stroke updates/s sent by the players")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
     m = machine_info()
-    ax.set_title(f"Doodle Arena load: latency vs players ({m['nproc']} cores, {m['date'][:10]})")
+    ax.set_title(
+        title or f"Doodle Arena load: latency vs players ({m['nproc']} cores, {m['date'][:10]})",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -887,6 +905,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep", default=None, help="comma-separated player counts, e.g. 12,48,96")
     p.add_argument("--room-size", type=int, default=8, help="players per room in a sweep")
     p.add_argument("--plot", default="docs/load_latency.png", help="sweep plot PNG path")
+    p.add_argument("--title", default=None, help="sweep plot title")
+    p.add_argument("--plot-from", default=None, metavar="JSON", help="re-plot a saved sweep")
     p.add_argument("--repeat", type=int, default=1, help="runs per point; report medians")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = p.parse_args(argv)
@@ -910,6 +930,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.plot_from:  # re-draw a saved sweep (JSON of --sweep --json)
+        runs = json.loads(Path(args.plot_from).read_text())["sweep"]
+        print(plot_sweep(runs, Path(args.plot), args.title))
+        return 0
     try:
         result = sweep(args) if args.sweep else run_repeated(args)
     except LoadError as exc:

@@ -10,7 +10,7 @@ OUT=${1:-bench/results}
 mkdir -p "$OUT"
 # QUICK=1: a smoke pass of the script itself (tiny durations, one run each)
 if [ "${QUICK:-0}" = 1 ]; then D=3; R=1; MICRO="--quick"; PLOTS=$OUT
-else D=20; R=3; MICRO="--repeat 3"; PLOTS=docs; fi
+else D=20; R=3; MICRO="--repeat 3"; PLOTS=${PLOTS:-docs}; fi
 log() { echo "+ $*" >&2; }
 { date -u; nproc; grep -m1 "model name" /proc/cpuinfo; uptime; } > "$OUT/machine.txt"
 
@@ -36,10 +36,11 @@ $PY -m bench.load --capacity --players 32 --rooms 4 --duration $D --repeat $R --
 
 log "load sweep (capacity mode, 2 runs per point) + plot"
 $PY -m bench.load --capacity --sweep 8,16,32,64,128 --duration $D --repeat $(( R > 1 ? 2 : 1 )) \
-  --plot $PLOTS/load_latency.png --json > "$OUT/sweep_default.json"
+  --plot $PLOTS/load_latency.png --title "Latency vs players, shipped server settings (2 shared cores, capacity mode)" --json > "$OUT/sweep_default.json"
 $PY -m bench.load --capacity --sweep 8,16,32,64,128 --duration $D --repeat $(( R > 1 ? 2 : 1 )) \
   --server-env OPENBLAS_NUM_THREADS=1 --server-env DOODLE_INFERENCE_TICK_MS=0 --no-compression \
-  --plot $PLOTS/load_latency_tuned.png --json > "$OUT/sweep_tuned.json"
+  --plot $PLOTS/load_latency_tuned.png --json \
+  --title "OPENBLAS_NUM_THREADS=1, DOODLE_INFERENCE_TICK_MS=0, no permessage-deflate" > "$OUT/sweep_tuned.json"
 
 log profiles
 $PY -m bench.profile micro --drawings $(( D * 10 )) > "$OUT/profile_micro.txt"

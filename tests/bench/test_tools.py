@@ -37,3 +37,19 @@ def test_collapsed_stacks_summary() -> None:
     assert component_of("encode (websockets/extensions/permessage_deflate.py)") == (
         "permessage-deflate"
     )
+
+
+def test_report_formats_load_rows_and_failures() -> None:
+    from bench.report import LOAD_HEADER, load_row
+
+    run = {
+        "players": 8, "rooms": 1, "updates_per_s": 45.0, "guesses_per_s": 46.0,
+        "latency_ms": {"p50": 6.0, "p95": 11.0, "p99": 15.0}, "unanswered": 0,
+        "recognition_rate": 1.0, "errors": 0, "server_cpu_pct": 18.0,
+        "server_cpu_us_per_update": 3891.0, "children_cpu_pct": 1.5,
+        "server_peak_rss_mb": 89.0, "client_cpu_pct": 4.0,
+    }  # fmt: skip
+    row = load_row("tuned", run)
+    assert row.count("|") == LOAD_HEADER.splitlines()[0].count("|")
+    assert "6 / 11 / 15" in row
+    assert "failed" in load_row("x", {"players": 128, "rooms": 16, "failed": "timeout"})

@@ -13,6 +13,7 @@ from model.raster import (
     RASTER_VERSION,
     DrawingError,
     drawing_to_image,
+    drawings_to_images,
     normalize,
     rasterize,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Classifier",
     "DrawingError",
     "drawing_to_image",
+    "drawings_to_images",
     "load_classifier",
     "normalize",
     "rasterize",

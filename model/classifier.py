@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from model.artifact import load_artifact
 from model.network import MLPConfig, fold_batchnorm
-from model.raster import IMAGE_SIZE, Drawing, drawing_to_image
+from model.raster import IMAGE_SIZE, Drawing, drawings_to_images
 
 __all__ = ["Classifier", "load_classifier"]
 
@@ -27,8 +27,8 @@ class Classifier:
 
     * ``labels``: the Quick, Draw! category names, in output order.
     * ``predict(drawings)``: probabilities (N, len(labels)) for drawings in any coordinate
-      space (see :mod:`model.raster` for the accepted format); each is normalized and
-      rasterized with the shared rasterizer first.
+      space (see :mod:`model.raster` for the accepted format); they are normalized and
+      rasterized with the shared rasterizer first (vectorized across the batch).
     * ``predict_images(images)``: the same for 28x28 uint8 images (ink 255 on 0), e.g.
       from :func:`model.drawing_to_image`, so callers can batch across players.
 
@@ -81,8 +81,7 @@ class Classifier:
         """Probabilities (len(drawings), len(labels)); rows sum to 1."""
         if len(drawings) == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)
-        images = np.stack([drawing_to_image(d) for d in drawings])
-        return self.predict_images(images)
+        return self.predict_images(drawings_to_images(drawings))
 
     def top_k(self, probs: npt.ArrayLike, k: int = 3) -> list[list[tuple[str, float]]]:
         """The ``k`` most likely (label, probability) pairs of every row of ``probs``."""

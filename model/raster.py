@@ -43,6 +43,7 @@ __all__ = [
     "RASTER_VERSION",
     "DrawingError",
     "drawing_to_image",
+    "drawings_to_images",
     "normalize",
     "normalize_arrays",
     "rasterize",
@@ -220,10 +221,14 @@ def _resample_candidates(flat: Flat) -> Flat:
     d = pts[1:] - pts[:-1]
     seg = np.hypot(d[:, 0], d[:, 1])
     seg[~same_stroke] = 0.0
-    cum = np.concatenate(([0.0], np.cumsum(seg)))
+    # arc length from the stroke's first point, summed from 0 stroke by stroke so that a
+    # stroke's result never depends on the strokes (or drawings) before it
     is_start = np.concatenate(([True], ~same_stroke))
-    base = np.maximum.accumulate(np.where(is_start, cum, 0.0))
-    local = cum - base  # arc length from the stroke's first point
+    starts = np.flatnonzero(is_start)
+    local = np.zeros(n)
+    for s0, s1 in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
+        if s1 - s0 > 1:
+            np.cumsum(seg[s0 : s1 - 1], out=local[s0 + 1 : s1])
     c0, c1 = local[:-1], local[1:]
     first = np.ceil(c0)
     last = np.ceil(c1) - 1.0
@@ -311,19 +316,40 @@ def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.
     return keep
 
 
-def _normalize_flat(flat: Flat) -> Flat:
+def _point_drawing(bounds: npt.NDArray[np.intp], sb: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Drawing index of every point (``sb``: stroke bounds per drawing)."""
+    pb = bounds[sb]
+    return np.repeat(np.arange(sb.size - 1), np.diff(pb))
+
+
+def _normalize_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> Flat:
+    """Normalize several non-empty drawings at once.
+
+    ``flat`` holds all their strokes back to back and ``sb`` (D + 1,) the index of each
+    drawing's first stroke followed by the stroke count; strokes stay in place (each keeps
+    at least its end points), so ``sb`` also describes the result.  Every drawing gets its
+    own top-left alignment and scale; resampling and RDP work stroke by stroke anyway.
+    """
     pts, bounds = flat
-    if pts.shape[0] == 0:
-        return _EMPTY
-    lo = pts.min(axis=0)
-    extent = float((pts.max(axis=0) - lo).max())
-    scale = _SIMPLIFIED_MAX / extent if extent > 0.0 else 1.0
-    pts, bounds = _resample_candidates(((pts - lo) * scale, bounds))
+    starts = bounds[sb[:-1]]
+    lo = np.minimum.reduceat(pts, starts, axis=0)
+    extent = (np.maximum.reduceat(pts, starts, axis=0) - lo).max(axis=1)
+    with np.errstate(divide="ignore"):
+        scale = np.where(extent > 0.0, _SIMPLIFIED_MAX / extent, 1.0)
+    pd = _point_drawing(bounds, sb)
+    pts, bounds = _resample_candidates(((pts - lo[pd]) * scale[pd, None], bounds))
     keep = _rdp_keep(pts, bounds, _RDP_EPSILON)
     sid = _stroke_ids(bounds)[keep]
     pts = np.clip(np.rint(pts[keep]), 0.0, _SIMPLIFIED_MAX)
     counts = np.bincount(sid, minlength=bounds.size - 1)
     return pts, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
+
+
+def _normalize_flat(flat: Flat) -> Flat:
+    pts, bounds = flat
+    if pts.shape[0] == 0:
+        return _EMPTY
+    return _normalize_batch(flat, np.array([0, bounds.size - 1], dtype=np.intp))
 
 
 def normalize_arrays(drawing: Drawing) -> list[FloatArray]:
@@ -347,16 +373,19 @@ def normalize(drawing: Drawing) -> list[list[list[int]]]:
 # --------------------------------------------------------------------------- rasterize
 
 
-def _raster_flat(flat: Flat) -> npt.NDArray[np.float32]:
-    """Coverage image in [0, 1], float32 (28, 28)."""
+def _raster_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    """Coverage images in [0, 1], (D, 784), of several non-empty drawings (see
+    :func:`_normalize_batch` for ``sb``)."""
     pts, bounds = flat
+    n_draw = sb.size - 1
     n_strokes = bounds.size - 1
-    if pts.shape[0] == 0:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    npix = IMAGE_SIZE * IMAGE_SIZE
     # Google centres the bounding box on the 256 canvas (their code uses the max only,
     # assuming a minimum of 0, which holds for normalized strokes).
-    offset = (_CANVAS - (pts.min(axis=0) + pts.max(axis=0))) / 2.0 + _TOTAL_PAD / 2.0
-    p = (pts + offset) * _SCALE
+    starts = bounds[sb[:-1]]
+    mid = np.minimum.reduceat(pts, starts, axis=0) + np.maximum.reduceat(pts, starts, axis=0)
+    offset = (_CANVAS - mid) / 2.0 + _TOTAL_PAD / 2.0
+    p = (pts + offset[_point_drawing(bounds, sb)]) * _SCALE
     sid = _stroke_ids(bounds)
     inner = np.flatnonzero(sid[1:] == sid[:-1])
     counts = np.diff(bounds)
@@ -376,7 +405,7 @@ def _raster_flat(flat: Flat) -> npt.NDArray[np.float32]:
     count = wx * wy
     total = int(count.sum())
     if total == 0:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+        return np.zeros((n_draw, npix))
     seg = np.repeat(np.arange(len(a)), count)
     first = np.cumsum(count) - count
     k = np.arange(total) - first[seg]
@@ -394,16 +423,26 @@ def _raster_flat(flat: Flat) -> npt.NDArray[np.float32]:
     dist = np.hypot(qx - t * dx, qy - t * dy)
     cov = np.clip(_REACH - dist, 0.0, 1.0)
 
-    npix = IMAGE_SIZE * IMAGE_SIZE
-    pix = py * IMAGE_SIZE + px
-    if n_strokes == 1:
-        img = np.zeros(npix)
-        np.maximum.at(img, pix, cov)
-    else:
-        per = np.zeros(n_strokes * npix)
-        np.maximum.at(per, seg_stroke[seg] * npix + pix, cov)
-        # cairo paints each stroke OVER the previous ones: 1 - prod(1 - alpha)
-        img = 1.0 - np.prod(1.0 - per.reshape(n_strokes, npix), axis=0)
+    # union within a stroke (max), then cairo paints each stroke OVER the previous ones of
+    # its drawing: 1 - prod(1 - alpha)
+    per = np.zeros(n_strokes * npix)
+    np.maximum.at(per, seg_stroke[seg] * npix + py * IMAGE_SIZE + px, cov)
+    per = per.reshape(n_strokes, npix)
+    single = np.diff(sb) == 1
+    if single.all():
+        return per
+    img = 1.0 - np.multiply.reduceat(1.0 - per, sb[:-1], axis=0)
+    if single.any():
+        img[single] = per[sb[:-1][single]]
+    return img
+
+
+def _raster_flat(flat: Flat) -> npt.NDArray[np.float32]:
+    """Coverage image in [0, 1], float32 (28, 28), of one drawing."""
+    pts, bounds = flat
+    if pts.shape[0] == 0:
+        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    img = _raster_batch(flat, np.array([0, bounds.size - 1], dtype=np.intp))
     return img.reshape(IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
 
 
@@ -424,6 +463,33 @@ def rasterize(strokes: Drawing) -> npt.NDArray[np.uint8]:
     rescaled (use :func:`drawing_to_image` for drawings in any coordinate space).
     """
     return _to_uint8(_raster_flat(_parse(strokes)))
+
+
+#: drawings rasterized together by :func:`drawings_to_images` (bounds temporary memory)
+_BATCH = 128
+
+
+def drawings_to_images(drawings: Sequence[Drawing]) -> npt.NDArray[np.uint8]:
+    """``drawing_to_image`` of many drawings, (N, 28, 28) uint8, identical pixels.
+
+    Normalization and rasterization run vectorized over up to 128 drawings at a time, which
+    amortizes numpy's per-call overhead: use this to batch across players.
+    """
+    out = np.zeros((len(drawings), IMAGE_SIZE * IMAGE_SIZE), dtype=np.uint8)
+    parsed = [(i, f) for i, f in enumerate(_parse(d) for d in drawings) if f[0].shape[0]]
+    for c in range(0, len(parsed), _BATCH):
+        chunk = parsed[c : c + _BATCH]
+        idx = np.array([i for i, _ in chunk], dtype=np.intp)
+        pts = np.concatenate([f[0] for _, f in chunk])
+        n_pts = np.array([f[0].shape[0] for _, f in chunk])
+        n_str = np.array([f[1].size - 1 for _, f in chunk])
+        pt_off = np.repeat(np.concatenate(([0], np.cumsum(n_pts)[:-1])), n_str)
+        bounds = np.concatenate([f[1][:-1] for _, f in chunk]) + pt_off
+        bounds = np.append(bounds, pts.shape[0]).astype(np.intp)
+        sb = np.concatenate(([0], np.cumsum(n_str))).astype(np.intp)
+        flat = _normalize_batch((pts, bounds), sb)
+        out[idx] = _to_uint8(_raster_batch(flat, sb).astype(np.float32))
+    return out.reshape(len(drawings), IMAGE_SIZE, IMAGE_SIZE)
 
 
 def drawing_to_image(drawing: Drawing) -> npt.NDArray[np.uint8]:

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from model.raster import drawing_to_image, normalize_arrays
+from model.raster import drawings_to_images, normalize_arrays
 
 __all__ = ["ImageAug", "StrokeAug", "augment_images", "augment_strokes", "partial_drawing"]
 
@@ -70,11 +70,8 @@ def render_augmented(
 ) -> npt.NDArray[np.uint8]:
     """``variants`` augmented renders of one drawing, (variants, 784) uint8."""
     rng = np.random.default_rng(seed)
-    out = np.zeros((variants, 784), dtype=np.uint8)
-    for v in range(variants):
-        strokes = augment_strokes(drawing, rng, cfg)
-        out[v] = drawing_to_image([s.T for s in strokes]).reshape(-1)
-    return out
+    drawings = [[s.T for s in augment_strokes(drawing, rng, cfg)] for _ in range(variants)]
+    return drawings_to_images(drawings).reshape(variants, 784)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from model.raster import RASTER_VERSION, drawing_to_image
+from model.raster import RASTER_VERSION, drawings_to_images
 from training.augment import StrokeAug, render_augmented
 from training.data import (
     StrokeDrawing,
@@ -60,8 +60,12 @@ class Corpus:
 
 def _render_all(drawings: list[StrokeDrawing], desc: str) -> npt.NDArray[np.uint8]:
     out = np.zeros((len(drawings), 784), dtype=np.uint8)
-    for i, d in enumerate(tqdm(drawings, desc=desc, leave=False, disable=len(drawings) < 500)):
-        out[i] = drawing_to_image(d.drawing).reshape(-1)
+    step = 256
+    for i in tqdm(
+        range(0, len(drawings), step), desc=desc, leave=False, disable=len(drawings) < 2000
+    ):
+        chunk = [d.drawing for d in drawings[i : i + step]]
+        out[i : i + len(chunk)] = drawings_to_images(chunk).reshape(len(chunk), -1)
     return out
 
 

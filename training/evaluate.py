@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT
 from model.classifier import Classifier, load_classifier
-from model.raster import RASTER_VERSION, drawing_to_image
+from model.raster import RASTER_VERSION, drawings_to_images
 from training.augment import partial_drawing
 from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
 from training.data import load_categories
@@ -76,11 +76,7 @@ def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, 
     early: dict[str, Any] = {}
     ys = test.stroke_labels
     for f in FRACTIONS:
-        imgs = (
-            np.stack([drawing_to_image(partial_drawing(d.drawing, f)) for d in test.strokes])
-            if test.strokes
-            else np.zeros((0, 28, 28), np.uint8)
-        )
+        imgs = drawings_to_images([partial_drawing(d.drawing, f) for d in test.strokes])
         p = clf.predict_images(imgs)
         t1, t3 = _topk(p, ys)
         early[f"{int(f * 100)}%"] = _summary(t1, t3, ys, n)

@@ -43,6 +43,7 @@ def test_public_api_exports() -> None:
         "ArtifactError",
         "RASTER_VERSION",
         "drawing_to_image",
+        "drawings_to_images",
     ):
         assert name in model.__all__ and hasattr(model, name)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from model_test_helpers import read_ndjson
 
-from model import DrawingError, drawing_to_image, normalize, rasterize
+from model import DrawingError, drawing_to_image, drawings_to_images, normalize, rasterize
 from model import raster as R
 
 
@@ -217,3 +217,20 @@ def test_raw_path_fidelity_vs_google_bitmaps(qd_dir: Path) -> None:
                 corrs.append(_corr(drawing_to_image(rec["drawing"]), pos[rec["index"]]))
     assert len(corrs) >= 20
     assert np.median(corrs) >= 0.99
+
+
+def test_batched_images_equal_single(qd_dir: Path) -> None:
+    """drawings_to_images vectorizes across drawings without changing a single pixel."""
+    drawings: list[Any] = []
+    for cat in ("cat", "bicycle", "eye", "map"):
+        drawings += [r["drawing"] for r in read_ndjson(qd_dir / "raw" / f"{cat}.ndjson", 15)]
+        drawings += [r["drawing"] for r in read_ndjson(qd_dir / "simplified" / f"{cat}.ndjson", 15)]
+    drawings += [[], [[[5.0], [5.0]]], [[[math.nan], [1.0]]], SQUARE_ISH]
+    drawings = drawings[::2] + drawings[1::2]  # mix sources and degenerate cases
+    single = np.stack([drawing_to_image(d) for d in drawings])
+    batch = drawings_to_images(drawings)
+    assert batch.shape == (len(drawings), 28, 28) and batch.dtype == np.uint8
+    assert np.array_equal(batch, single)
+    assert drawings_to_images([]).shape == (0, 28, 28)
+    with pytest.raises(DrawingError):
+        drawings_to_images([SQUARE_ISH, [[[1, 2], [3]]]])

@@ -52,9 +52,10 @@ def to_model_drawing(strokes: Sequence[Stroke]) -> list[list[list[float]]]:
 
 
 def images_of(drawings: Sequence[Sequence[Stroke]]) -> npt.NDArray[np.uint8]:
-    from model import drawing_to_image
+    """The 28x28 images the AI sees, rendered in one vectorized batch across players."""
+    from model import drawings_to_images
 
-    return np.stack([drawing_to_image(to_model_drawing(d)) for d in drawings]).astype(np.uint8)
+    return drawings_to_images([to_model_drawing(d) for d in drawings])
 
 
 def classify(classifier: Any, drawings: Sequence[Sequence[Stroke]]) -> tuple[Any, Any]:

@@ -33,6 +33,9 @@ def screen(page: Page, name: str) -> Any:
     return page.locator(f'main > [data-screen="{name}"]')
 
 
+ROUND_SCREEN_UP = "!document.querySelector('main > [data-screen=\"round\"]').hidden"
+
+
 class Player:
     """One browser tab in the game, drawing with the mouse or with a finger."""
 
@@ -49,12 +52,17 @@ class Player:
         return thin(fit_to_box(drawing, box), 7.0 if self.touch else 2.0)
 
     async def draw(self, strokes: list[list[tuple[float, float]]]) -> None:
-        if self.touch:
-            if self.cdp is None:
-                self.cdp = await self.page.context.new_cdp_session(self.page)
-            await draw_with_touch(self.cdp, strokes)
-        else:
-            await draw_with_mouse(self.page, strokes)
+        """Replay strokes one by one while the round screen is up: like a person, stop once
+        the round is over (the next screen's buttons sit where the canvas was)."""
+        for stroke in strokes:
+            if not await self.page.evaluate(ROUND_SCREEN_UP):
+                return
+            if self.touch:
+                if self.cdp is None:
+                    self.cdp = await self.page.context.new_cdp_session(self.page)
+                await draw_with_touch(self.cdp, [stroke])
+            else:
+                await draw_with_mouse(self.page, [stroke])
 
 
 async def play_round(players: list[Player], drawings: list[Drawing], shots: Any = None) -> None:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# The MLP's matrices are small: OpenBLAS worker threads only spin against the event loop for
+# the two cores (docs/BENCHMARKS.md). Must be set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import argparse
 import logging
 import sys
@@ -65,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=settings.log_level,
             log_config=None,  # uvicorn logs through our handler (JSON with DOODLE_LOG_JSON=1)
             ws_max_size=settings.max_message_bytes,
+            ws_per_message_deflate=settings.ws_compression,
         )
         GracefulServer(config, app, settings.shutdown_grace_seconds).run()
     finally:

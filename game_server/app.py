@@ -124,7 +124,13 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=5,
+            decode_responses=True,
+        )
+        app.state.redis = aioredis.Redis.from_pool(pool)
         app.state.classifier = _load_model(settings)
         app.state.node = None
         if app.state.classifier is not None:

@@ -102,7 +102,12 @@ class Settings:
     recognition_confidence: float = 0.30
     # Prompts are dealt from these labels (must be model labels); empty = the whole vocabulary.
     prompts: tuple[str, ...] = ()
-    inference_tick_ms: int = 20
+    # 0: no extra wait; requests that arrive while a batch runs form the next batch.
+    inference_tick_ms: int = 0
+    # Redis connections per process; commands beyond it wait (up to 5 s) for a free one.
+    redis_max_connections: int = 256
+    # permessage-deflate on the WebSocket: off, small JSON frames cost more CPU than they save.
+    ws_compression: bool = False
     # Multi-process ownership: a room's owner holds a Redis lease of this length (renewed at a
     # third of it); a dead owner is replaced within about this long.
     lease_ms: int = 3000
@@ -173,6 +178,10 @@ class Settings:
             ),
             "prompts": _list(env, "DOODLE_PROMPTS", d.prompts),
             "inference_tick_ms": _int(env, "DOODLE_INFERENCE_TICK_MS", d.inference_tick_ms, 0),
+            "redis_max_connections": _int(
+                env, "DOODLE_REDIS_MAX_CONNECTIONS", d.redis_max_connections, 4
+            ),
+            "ws_compression": env.get("DOODLE_WS_COMPRESSION", "") in ("1", "true", "yes"),
             "lease_ms": _int(env, "DOODLE_LEASE_MS", d.lease_ms, 300),
             "send_queue_size": _int(env, "DOODLE_SEND_QUEUE_SIZE", d.send_queue_size, 10),
         }

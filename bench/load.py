@@ -33,6 +33,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -698,6 +699,7 @@ class LoadRun:
 
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
     server: ServerProcess | None = None
+    stand_in_dir: str | None = None
     if args.url:
         ws_url = args.url
         check_loopback(ws_url)
@@ -711,8 +713,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             args.stand_in or not classifier_mod.shipped_artifact_loads()
         ):
             tmp = tempfile.mkdtemp(prefix="bench-model-")
+            stand_in_dir = tmp
             env_extra["DOODLE_MODEL_PATH"] = str(classifier_mod.write_stand_in_artifact(tmp))
-            model = "STAND-IN random-weight MLP (no shipped artifact)"
+            model = "STAND-IN random-weight MLP (--stand-in, or no shipped artifact)"
         elif "DOODLE_MODEL_PATH" in env_extra:
             model = env_extra["DOODLE_MODEL_PATH"]
         server = start_server(env_extra=env_extra)
@@ -749,6 +752,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if server is not None:
             server.stop()
+        if stand_in_dir is not None:
+            shutil.rmtree(stand_in_dir, ignore_errors=True)
 
 
 def _run_loop(coro: Any, timeout: float) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,3 +25,14 @@ def recognizable(classifier: Any) -> dict[str, Any]:
     found = recognized_drawings(classifier, threshold, per_category=2, kind="raw")
     assert len(found) >= 10, f"the model recognizes too few raw drawings: {sorted(found)}"
     return found
+
+
+@pytest.fixture
+def game_settings(settings: Settings, recognizable: dict[str, Any]) -> Settings:
+    """Settings for whole games: prompts the shipped model recognizes, short pauses."""
+    return replace(
+        settings,
+        prompts=tuple(sorted(recognizable)),
+        intermission_seconds=0.2,
+        inference_tick_ms=5,
+    )

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 import redis.asyncio as aioredis
 from PIL import Image
 
@@ -20,16 +19,6 @@ from game_server.config import Settings
 from tests.game_client import GameClient
 
 ROUND_SECONDS = 120  # long rounds: the game ends because everyone is recognized, not by time
-
-
-@pytest.fixture
-def game_settings(settings: Settings, recognizable: dict[str, Any]) -> Settings:
-    return replace(
-        settings,
-        prompts=tuple(sorted(recognizable)),
-        intermission_seconds=0.2,
-        inference_tick_ms=5,
-    )
 
 
 async def create_room(http_url: str) -> str:

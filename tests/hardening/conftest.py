@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from typing import Any
 
 import pytest
 
-from game_server.config import Settings
-
 # the shipped model and real drawings it recognizes (shared with the game server tests)
-from tests.game_server.conftest import classifier, recognizable
+from tests.game_server.conftest import classifier, game_settings, recognizable
 
-__all__ = ["classifier", "recognizable"]
-
-
-@pytest.fixture
-def game_settings(settings: Settings, recognizable: dict[str, Any]) -> Settings:
-    """Settings for whole games: prompts the shipped model recognizes, short pauses."""
-    return replace(
-        settings,
-        prompts=tuple(sorted(recognizable)),
-        intermission_seconds=0.2,
-        inference_tick_ms=5,
-    )
+__all__ = ["classifier", "game_settings", "recognizable"]
 
 
 class _Collect(logging.Handler):

@@ -9,29 +9,14 @@ in-process fake.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM redis-server when its parent dies, so a
-    server killed with SIGKILL leaves no orphaned redis-server behind."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # no prctl: best effort
-        pass
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -112,11 +97,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         self._wait_ready()
         return self

@@ -137,39 +137,29 @@ class Player:
         self.guess = None
 
     def to_dict(self) -> Message:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "token_hash": self.token_hash,
-            "spectator": self.spectator,
-            "order": self.order,
-            "conn": self.conn,
-            "disconnected_at": self.disconnected_at,
-            "score": self.score,
-            "seq": self.seq,
-            "last_update_at": self.last_update_at,
-            "recognized_elapsed": self.recognized_elapsed,
-            "round_points": self.round_points,
-            "guess": self.guess,
-        }
+        return {name: getattr(self, name) for name in _PERSISTED_PLAYER_FIELDS}
 
     @classmethod
     def from_dict(cls, d: Message) -> Player:
-        return cls(
-            id=d["id"],
-            name=d["name"],
-            token_hash=d["token_hash"],
-            spectator=d["spectator"],
-            order=d["order"],
-            conn=d["conn"],
-            disconnected_at=d["disconnected_at"],
-            score=d["score"],
-            seq=d["seq"],
-            last_update_at=d["last_update_at"],
-            recognized_elapsed=d["recognized_elapsed"],
-            round_points=d["round_points"],
-            guess=d["guess"],
-        )
+        return cls(**{name: d[name] for name in _PERSISTED_PLAYER_FIELDS})
+
+
+# What of a player is stored in Redis (strokes and n_points are rebuilt from the ink log).
+_PERSISTED_PLAYER_FIELDS = (
+    "id",
+    "name",
+    "token_hash",
+    "spectator",
+    "order",
+    "conn",
+    "disconnected_at",
+    "score",
+    "seq",
+    "last_update_at",
+    "recognized_elapsed",
+    "round_points",
+    "guess",
+)
 
 
 class Room:

@@ -48,4 +48,4 @@ def test_torch_is_pinned() -> None:
 def test_generated_doc_tables_are_current(path: Path) -> None:
     """README's settings and docs/protocol.md's close codes are generated from the code: run
     ``python -m game_server.doctables`` after changing either."""
-    assert path.read_text() == doctables.rendered(path)
+    assert path.read_text() == doctables.rendered(path), "run: python -m game_server.doctables"

@@ -55,7 +55,11 @@ PURE_CHECKS = """async () => {
     countdown: [0, 200, 1000, 65000].map(formatCountdown),
     remaining: clock.remaining(16000),
     backoff: [1, 2, 3, 4, 5, 6, 9].map((a) => backoffDelay(a, () => 0.5)),
-    names: ['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), ''].map(cleanName),
+    names: [
+      ...['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), '']
+        .map((n) => cleanName(n, 24)),
+      ...['x'.repeat(8), 'x'.repeat(9)].map((n) => cleanName(n, 8)),
+    ],
     html: h('li', {}, '<img src=x onerror=alert(1)>').innerHTML,
     drawing: room.drawings.get('p2'),
     box: [viewBox([[[10, 10], [500, 20]]]), viewBox([[[-100, 0], [900, 100]]])],
@@ -86,7 +90,7 @@ async def test_pure_modules(
     assert r["countdown"] == ["0:00", "0:01", "0:01", "1:05"]
     assert r["remaining"] == 10000
     assert r["backoff"] == [500, 1000, 2000, 4000, 8000, 10000, 10000]
-    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None]
+    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None, "x" * 8, None]
     assert r["html"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert r["drawing"] == [[[1, 1, 0], [2, 2, 5]]]
     assert r["box"] == [{"x": 0, "y": 0, "size": 512}, {"x": -100, "y": -244, "size": 1000}]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import psutil
@@ -54,7 +54,8 @@ class Stats:
             self.errors[code] += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values (``asdict`` would turn a Counter into counts of its items)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def merged(cls, parts: Iterable[dict[str, Any]]) -> Stats:

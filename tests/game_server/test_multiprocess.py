@@ -7,14 +7,8 @@ lease. The failover test SIGKILLs the owner mid-round.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,80 +16,26 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from game_server import harness
 from game_server.config import Settings
+from game_server.harness import ServerProcess
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round, recognized_points
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE_MS = 1000
 
 
-@dataclass
-class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    port: int
-    proc_id: str
-    log: Path
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-4000:]
-
-
-async def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "REDIS_URL": str(settings.redis_url),
-            "DOODLE_REDIS_PREFIX": settings.redis_prefix,
-            "DOODLE_LEASE_MS": str(LEASE_MS),
-            "DOODLE_PROMPTS": ",".join(prompts),
-            "DOODLE_INTERMISSION_SECONDS": "0.2",
-            "DOODLE_INFERENCE_TICK_MS": "5",
-        }
-    )
-    proc = _spawn(port, env, log)
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited at start-up:\n{_tail(log)}")
-            try:
-                r = await client.get(f"http://127.0.0.1:{port}/healthz")
-                if r.status_code == 200:
-                    return ServerProcess(proc, port, r.json()["process"], log)
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"server did not become ready:\n{_tail(log)}")
-            await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
+    env = {
+        "REDIS_URL": str(settings.redis_url),
+        "DOODLE_REDIS_PREFIX": settings.redis_prefix,
+        "DOODLE_LEASE_MS": str(LEASE_MS),
+        "DOODLE_PROMPTS": ",".join(prompts),
+        "DOODLE_INTERMISSION_SECONDS": "0.2",
+        "DOODLE_INFERENCE_TICK_MS": "5",
+        "DOODLE_LOG_LEVEL": "warning",
+    }
+    return harness.start_server(env, log)
 
 
 @pytest.fixture
@@ -107,7 +47,9 @@ async def cluster(
     async def start(n: int) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log")
+                asyncio.to_thread(
+                    start_server, settings, sorted(recognizable), tmp_path / f"server{i}.log"
+                )
                 for i in range(len(procs), len(procs) + n)
             )
         )
@@ -115,15 +57,7 @@ async def cluster(
         return list(started)
 
     yield start
-    for p in procs:
-        if p.proc.poll() is None:
-            p.proc.terminate()
-    for p in procs:
-        try:
-            p.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.proc.kill()
-            p.proc.wait()
+    await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
 
 
 async def lease_of(settings: Settings, code: str) -> str | None:
@@ -159,7 +93,7 @@ async def test_players_on_different_processes_play_one_game(
         await ada.join("ada", room=code)
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner is not None and owner.split()[0] in (a.proc_id, b.proc_id)
+        assert owner is not None and owner.split()[0] in (a.process_id, b.process_id)
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await bob.send({"type": "start"})
@@ -188,7 +122,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await ada.join("ada", room=code)  # ada's join makes process a the owner
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner == f"{a.proc_id} 1"
+        assert owner == f"{a.process_id} 1"
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await ada.send({"type": "start"})
@@ -205,8 +139,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await ada.settle(sent, "r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait()
+        a.kill()
         assert await asyncio.wait_for(ada.closed, 30) != 1000
 
         # ada reconnects to another live process with her resume token
@@ -228,7 +161,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         new_owner = await lease_of(settings, code)
         assert new_owner is not None
         proc, epoch = new_owner.split()
-        assert proc in (b.proc_id, c.proc_id) and int(epoch) == 2
+        assert proc in (b.process_id, c.process_id) and int(epoch) == 2
 
         # the round goes on: both finish their drawings and are recognized
         ada.seq = 1000

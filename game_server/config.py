@@ -51,6 +51,18 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _data_dir(env: Mapping[str, str]) -> Path | None:
+    """``DOODLE_DATA_DIR``; unset: ``$XDG_DATA_HOME/doodle-arena`` (``~/.local/share/...``);
+    set but empty: None (the embedded Redis keeps nothing)."""
+    raw = env.get("DOODLE_DATA_DIR")
+    if raw is not None:
+        return Path(raw).expanduser() if raw else None
+    base = env.get("XDG_DATA_HOME") or (
+        str(Path(env["HOME"]) / ".local" / "share") if env.get("HOME") else None
+    )
+    return Path(base) / "doodle-arena" if base else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """All server settings. Environment variable names are documented in the README."""
@@ -59,6 +71,9 @@ class Settings:
     port: int = 8000
     # Redis: a URL (redis://, rediss://, unix://). None starts an embedded redis-server.
     redis_url: str | None = None
+    # Where the embedded Redis (no ``redis_url``) keeps its data (AOF) across restarts; None:
+    # nowhere (a private temporary directory, emptied on stop).
+    data_dir: Path | None = None
     # Prefix of every Redis key this server writes (lets tests and deployments share a Redis).
     redis_prefix: str = "da:"
     # Model artifact path; None loads the artifact shipped in model/artifacts.
@@ -89,6 +104,10 @@ class Settings:
     messages_per_second: float = 60.0
     message_burst: int = 120
     max_connections_per_ip: int = 50
+    # A socket that has not joined a room this long after it opened is closed (4005).
+    join_timeout_seconds: float = 10.0
+    # A connection must send a request's HTTP headers within this long, or it is closed.
+    header_timeout_seconds: float = 5.0
     join_attempts_per_minute: int = 30
     # A socket with more than this many messages refused by the rate limit within
     # ``rate_limit_window_seconds`` is closed with 1008 (docs/SECURITY.md).
@@ -125,6 +144,7 @@ class Settings:
             "port": _int(env, "DOODLE_PORT", d.port),
             "redis_url": env.get("REDIS_URL") or None,
             "redis_prefix": env.get("DOODLE_REDIS_PREFIX", d.redis_prefix),
+            "data_dir": _data_dir(env),
             "model_path": env.get("DOODLE_MODEL_PATH") or None,
             "allowed_origins": _list(env, "DOODLE_ALLOWED_ORIGINS", d.allowed_origins),
             "log_level": env.get("DOODLE_LOG_LEVEL", d.log_level).lower(),
@@ -161,6 +181,12 @@ class Settings:
             "message_burst": _int(env, "DOODLE_MESSAGE_BURST", d.message_burst, 1),
             "max_connections_per_ip": _int(
                 env, "DOODLE_MAX_CONNECTIONS_PER_IP", d.max_connections_per_ip, 1
+            ),
+            "join_timeout_seconds": _float(
+                env, "DOODLE_JOIN_TIMEOUT_SECONDS", d.join_timeout_seconds, 0.1
+            ),
+            "header_timeout_seconds": _float(
+                env, "DOODLE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds, 0.1
             ),
             "join_attempts_per_minute": _int(
                 env, "DOODLE_JOIN_ATTEMPTS_PER_MINUTE", d.join_attempts_per_minute, 1

@@ -52,6 +52,8 @@ class Connection:
         )
         self._join_reply: asyncio.Future[tuple[dict[str, Any], str | None]] | None = None
         self._closing = False
+        self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
         s = node.settings
         self._limiter = MessageLimiter(
             s.messages_per_second,
@@ -129,15 +131,25 @@ class Connection:
                 await self.ws.close(code=close)
                 return
 
+    async def _close_if_not_joined(self) -> None:
+        """Close the socket (4005) if it has not joined within ``join_timeout_seconds``: an
+        idle socket holds a file descriptor and a place in its address's limit."""
+        await asyncio.sleep(self.settings.join_timeout_seconds)
+        await self._not_joining.wait()  # a join in flight: its reply decides
+        if self.player_id is None:
+            log.info("conn %s: closed, no join within the join timeout", self.conn_id)
+            self._enqueue(None, protocol.CLOSE_JOIN_TIMEOUT)
+
     # ------------------------------------------------------------------ incoming
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._writer(), name=f"ws-out-{self.conn_id}")
         reader = asyncio.create_task(self._reader(), name=f"ws-in-{self.conn_id}")
+        deadline = asyncio.create_task(self._close_if_not_joined(), name=f"ws-j-{self.conn_id}")
         try:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (reader, writer):
+            for t in (reader, writer, deadline):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
@@ -222,6 +234,7 @@ class Connection:
             raise ProtocolError("already_joined", "this connection already joined", "join")
         if not self.node.allow_join_attempt(self.ip):
             raise ProtocolError("rate_limited", "too many join attempts; wait a minute", "join")
+        self._not_joining.clear()
         try:
             if msg.resume is not None:
                 code = protocol.room_of_resume_token(msg.resume)
@@ -236,6 +249,8 @@ class Connection:
                 await self._quickplay(msg)
         finally:
             self._join_reply = None
+            self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
         store = self.node.store

@@ -52,35 +52,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    port: int, env: dict[str, str], log: Path, soft_nofile: int | None
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "info"]
+    if soft_nofile is not None:  # start it with a low soft open-files limit
+        cmd = ["sh", "-c", f'ulimit -Sn {soft_nofile} && exec "$@"', "sh", *cmd]
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _tail(log: Path) -> str:
     return log.read_text()[-4000:]
 
 
-async def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
+async def start_server(
+    settings: Settings,
+    prompts: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    soft_nofile: int | None = None,
+) -> ServerProcess:
+    """A real ``python -m game_server`` on a free port; ``settings.redis_url`` None: it starts
+    its embedded Redis. ``env``: more ``DOODLE_*`` settings."""
     port = free_port()
-    env = dict(os.environ)
-    env.update(
+    full = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    if settings.redis_url is not None:
+        full["REDIS_URL"] = settings.redis_url
+    full.update(
         {
-            "REDIS_URL": str(settings.redis_url),
             "DOODLE_REDIS_PREFIX": settings.redis_prefix,
             "DOODLE_LEASE_MS": str(LEASE_MS),
             "DOODLE_PROMPTS": ",".join(prompts),
             "DOODLE_INTERMISSION_SECONDS": "0.2",
             "DOODLE_INFERENCE_TICK_MS": "5",
+            "DOODLE_DATA_DIR": "",
+            **(env or {}),
         }
     )
-    proc = _spawn(port, env, log)
+    proc = _spawn(port, full, log, soft_nofile)
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
         while True:
@@ -104,10 +114,10 @@ async def cluster(
 ) -> AsyncIterator[Callable[[int], Any]]:
     procs: list[ServerProcess] = []
 
-    async def start(n: int) -> list[ServerProcess]:
+    async def start(n: int, env: dict[str, str] | None = None) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log")
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log", env)
                 for i in range(len(procs), len(procs) + n)
             )
         )

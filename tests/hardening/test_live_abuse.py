@@ -79,6 +79,7 @@ async def test_hostile_clients_cannot_disturb_a_running_game(
         messages_per_second=100_000,  # let every hostile frame reach the parser
         message_burst=100_000,
         join_attempts_per_minute=10_000,
+        join_timeout_seconds=600,  # mallory stays unjoined for the whole game
     )
     frames = hostile_frames(s, HOSTILE_FRAMES)
     assert len(frames) == HOSTILE_FRAMES

@@ -259,3 +259,48 @@ async def test_owner_killed_mid_round_another_process_takes_over(
     finally:
         await ada.close()
         await bob.close()
+
+
+async def test_per_address_limits_are_global_and_idle_sockets_go_first(
+    cluster: Callable[[int, dict[str, str]], Any], settings: Settings
+) -> None:
+    env = {
+        "DOODLE_MAX_CONNECTIONS_PER_IP": "4",
+        "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "3",
+        "DOODLE_JOIN_TIMEOUT_SECONDS": "300",  # idle sockets stay until this test closes them
+    }
+    a, b = await cluster(2, env)
+    code = await new_room(a)
+    clients: list[GameClient] = []
+
+    async def connect(server: ServerProcess) -> GameClient:
+        client = await GameClient.connect(server.ws_url)
+        clients.append(client)
+        await client.send({"type": "ping"})
+        await client.wait("pong")  # admitted (a refused socket is closed before any pong)
+        return client
+
+    try:
+        ada = await connect(a)
+        await ada.join("ada", room=code)
+        bob = await connect(b)
+        await bob.join("bob", room=code)
+        idle = [await connect(a) for _ in range(2)]  # 127.0.0.1 holds 4 sockets, 2 processes
+        # counted over both processes: b has no idle socket of the address to let go
+        extra = await GameClient.connect(b.ws_url)
+        clients.append(extra)
+        assert await asyncio.wait_for(extra.closed, 30) == 4003
+        # a real player arriving at a: the oldest idle socket makes room, not the newcomer
+        carol = await connect(a)
+        assert await asyncio.wait_for(idle[0].closed, 30) == 4003
+        await carol.join("carol", room=code)  # the 3rd join of the address, on any process
+        refused = await idle[1].join_or_error("eve", room=code)  # the 4th
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        for player in (ada, bob, carol):  # joined players are never closed by the limits
+            player.mark("check")
+            await player.send({"type": "ping"})
+            await player.wait("pong", cursor="check")
+            assert not player.closed.done()
+    finally:
+        for client in clients:
+            await client.close()

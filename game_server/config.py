@@ -11,7 +11,7 @@ minimum=1)``), then ``python -m game_server.doctables`` to update the README.
 """
 
 # One line per setting, however long: ruff allows long lines in this file.
-# ruff: noqa: E501
+# ruff: noqa: E501, RUF009
 from __future__ import annotations
 
 import math
@@ -59,6 +59,30 @@ def setting(
     return field(default=default, metadata={"setting": spec})
 
 
+def _data_dir(env: Mapping[str, str]) -> Path | None:
+    """``DOODLE_DATA_DIR``; unset: ``$XDG_DATA_HOME/doodle-arena`` (``~/.local/share/...``);
+    set but empty: None (the embedded Redis keeps nothing)."""
+    raw = env.get("DOODLE_DATA_DIR")
+    if raw is not None:
+        return Path(raw).expanduser() if raw else None
+    base = env.get("XDG_DATA_HOME") or (
+        str(Path(env["HOME"]) / ".local" / "share") if env.get("HOME") else None
+    )
+    return Path(base) / "doodle-arena" if base else None
+
+
+def _data_dir(env: Mapping[str, str]) -> Path | None:
+    """``DOODLE_DATA_DIR``; unset: ``$XDG_DATA_HOME/doodle-arena`` (``~/.local/share/...``);
+    set but empty: None (the embedded Redis keeps nothing)."""
+    raw = env.get("DOODLE_DATA_DIR")
+    if raw is not None:
+        return Path(raw).expanduser() if raw else None
+    base = env.get("XDG_DATA_HOME") or (
+        str(Path(env["HOME"]) / ".local" / "share") if env.get("HOME") else None
+    )
+    return Path(base) / "doodle-arena" if base else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """All server settings; the README's configuration table is generated from this class."""
@@ -67,6 +91,7 @@ class Settings:
     host: str = setting("DOODLE_HOST", "127.0.0.1", "bind address (also `--host`)")
     port: int = setting("DOODLE_PORT", 8000, "bind port (also `--port`)", minimum=0, maximum=65535)
     redis_url: str | None = setting("REDIS_URL", None, "Redis URL (`redis://`, `rediss://`, `unix://`); unset starts an embedded `redis-server`")
+    data_dir: Path | None = setting("DOODLE_DATA_DIR", None, "where the embedded Redis keeps its data (AOF) across restarts; unset: `$XDG_DATA_HOME/doodle-arena` (`~/.local/share/doodle-arena`); set but empty: nowhere (a temporary directory)")
     redis_prefix: str = setting("DOODLE_REDIS_PREFIX", "da:", "prefix of every Redis key")
     model_path: str | None = setting("DOODLE_MODEL_PATH", None, "classifier artifact to load (unset: the shipped one)")
     allowed_origins: tuple[str, ...] = setting("DOODLE_ALLOWED_ORIGINS", (), "comma-separated origins allowed to open the WebSocket (unset: same origin)")
@@ -90,8 +115,10 @@ class Settings:
     coordinate_limit: float = setting("DOODLE_COORDINATE_LIMIT", 10_000.0, "largest absolute x or y of a point (canvas pixels)", minimum=1, public=True)
     messages_per_second: float = setting("DOODLE_MESSAGES_PER_SECOND", 60.0, "per-socket rate limit: messages per second", minimum=0.1, public=True)
     message_burst: int = setting("DOODLE_MESSAGE_BURST", 120, "per-socket rate limit: burst", minimum=1, public=True)
-    max_connections_per_ip: int = setting("DOODLE_MAX_CONNECTIONS_PER_IP", 50, "sockets per client address (per process; more: closed with 4003)", minimum=1)
-    join_attempts_per_minute: int = setting("DOODLE_JOIN_ATTEMPTS_PER_MINUTE", 30, "joins per client address per minute (per process)", minimum=1)
+    max_connections_per_ip: int = setting("DOODLE_MAX_CONNECTIONS_PER_IP", 50, "sockets per client address, counted over all processes (Redis); at the limit the oldest idle socket of the address is closed with 4003, joined players never", minimum=1)
+    join_timeout_seconds: float = setting("DOODLE_JOIN_TIMEOUT_SECONDS", 10.0, "a socket that has not joined a room this long after it opened is closed (4005)", minimum=0.1)
+    header_timeout_seconds: float = setting("DOODLE_HEADER_TIMEOUT_SECONDS", 5.0, "a connection must send a request's HTTP headers within this long, or it is closed", minimum=0.1)
+    join_attempts_per_minute: int = setting("DOODLE_JOIN_ATTEMPTS_PER_MINUTE", 30, "joins per client address per minute, counted over all processes (Redis)", minimum=1)
     rate_limit_strikes: int = setting("DOODLE_RATE_LIMIT_STRIKES", 300, "messages refused by the rate limit within the window before a socket is closed (1008)", minimum=1)
     rate_limit_window_seconds: float = setting("DOODLE_RATE_LIMIT_WINDOW_SECONDS", 10.0, "the window of `DOODLE_RATE_LIMIT_STRIKES`", minimum=0.1)
     metrics_enabled: bool = setting("DOODLE_METRICS", True, "serve Prometheus metrics at `/metrics`")
@@ -116,6 +143,9 @@ class Settings:
             raw = env.get(spec.env, "")
             if raw != "":
                 values[name] = _parse(kind, spec, raw)
+        # The one setting whose default is derived from the environment, and whose empty value
+        # means "none" rather than "default".
+        values["data_dir"] = _data_dir(env)
         names = {f.name for f in fields(cls)}
         for key, value in overrides.items():
             if key not in names:

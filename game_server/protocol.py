@@ -27,6 +27,7 @@ CLOSE_KICKED = 4001
 CLOSE_REPLACED = 4002
 CLOSE_TOO_MANY_CONNECTIONS = 4003
 CLOSE_SLOW_CONSUMER = 4004
+CLOSE_JOIN_TIMEOUT = 4005  # no successful join within DOODLE_JOIN_TIMEOUT_SECONDS
 CLOSE_RATE_LIMIT = CLOSE_POLICY  # rate-limit abuse: the standard policy-violation code
 
 
@@ -68,6 +69,11 @@ CLOSE_CODES = (
     ),
     CloseCode(
         "slow_consumer", CLOSE_SLOW_CONSUMER, "client too slow: its outgoing queue overflowed"
+    ),
+    CloseCode(
+        "join_timeout",
+        CLOSE_JOIN_TIMEOUT,
+        "no successful `join` within `DOODLE_JOIN_TIMEOUT_SECONDS` of opening the socket",
     ),
 )
 MIN_ROUNDS = 1  # the fewest rounds a host may choose (the most: ``Settings.max_rounds``)

@@ -25,17 +25,31 @@ from tests.game_server.test_game_ws import play_round, recognized_points
 LEASE_MS = 1000
 
 
-def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
-    env = {
-        "REDIS_URL": str(settings.redis_url),
+async def start_server(
+    settings: Settings,
+    prompts: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    soft_nofile: int | None = None,
+) -> ServerProcess:
+    """A real ``python -m game_server`` on a free port (:func:`game_server.harness.start_server`);
+    ``settings.redis_url`` None: it starts its embedded Redis (keeping no data). ``env``: more
+    ``DOODLE_*`` settings; ``soft_nofile``: start it with that soft open-files limit."""
+    full: dict[str, str | None] = {
+        "REDIS_URL": settings.redis_url,
         "DOODLE_REDIS_PREFIX": settings.redis_prefix,
         "DOODLE_LEASE_MS": str(LEASE_MS),
         "DOODLE_PROMPTS": ",".join(prompts),
         "DOODLE_INTERMISSION_SECONDS": "0.2",
         "DOODLE_INFERENCE_TICK_MS": "5",
-        "DOODLE_LOG_LEVEL": "warning",
+        "DOODLE_LOG_LEVEL": "info",
+        "DOODLE_DATA_DIR": "",
+        **(env or {}),
     }
-    return harness.start_server(env, log)
+    wrapper: tuple[str, ...] = ()
+    if soft_nofile is not None:
+        wrapper = ("sh", "-c", f'ulimit -Sn {soft_nofile} && exec "$@"', "sh")
+    return await asyncio.to_thread(harness.start_server, full, log, wrapper=wrapper)
 
 
 @pytest.fixture
@@ -44,12 +58,10 @@ async def cluster(
 ) -> AsyncIterator[Callable[[int], Any]]:
     procs: list[ServerProcess] = []
 
-    async def start(n: int) -> list[ServerProcess]:
+    async def start(n: int, env: dict[str, str] | None = None) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                asyncio.to_thread(
-                    start_server, settings, sorted(recognizable), tmp_path / f"server{i}.log"
-                )
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log", env)
                 for i in range(len(procs), len(procs) + n)
             )
         )
@@ -182,3 +194,48 @@ async def test_owner_killed_mid_round_another_process_takes_over(
     finally:
         await ada.close()
         await bob.close()
+
+
+async def test_per_address_limits_are_global_and_idle_sockets_go_first(
+    cluster: Callable[[int, dict[str, str]], Any], settings: Settings
+) -> None:
+    env = {
+        "DOODLE_MAX_CONNECTIONS_PER_IP": "4",
+        "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "3",
+        "DOODLE_JOIN_TIMEOUT_SECONDS": "300",  # idle sockets stay until this test closes them
+    }
+    a, b = await cluster(2, env)
+    code = await new_room(a)
+    clients: list[GameClient] = []
+
+    async def connect(server: ServerProcess) -> GameClient:
+        client = await GameClient.connect(server.ws_url)
+        clients.append(client)
+        await client.send({"type": "ping"})
+        await client.wait("pong")  # admitted (a refused socket is closed before any pong)
+        return client
+
+    try:
+        ada = await connect(a)
+        await ada.join("ada", room=code)
+        bob = await connect(b)
+        await bob.join("bob", room=code)
+        idle = [await connect(a) for _ in range(2)]  # 127.0.0.1 holds 4 sockets, 2 processes
+        # counted over both processes: b has no idle socket of the address to let go
+        extra = await GameClient.connect(b.ws_url)
+        clients.append(extra)
+        assert await asyncio.wait_for(extra.closed, 30) == 4003
+        # a real player arriving at a: the oldest idle socket makes room, not the newcomer
+        carol = await connect(a)
+        assert await asyncio.wait_for(idle[0].closed, 30) == 4003
+        await carol.join("carol", room=code)  # the 3rd join of the address, on any process
+        refused = await idle[1].join_or_error("eve", room=code)  # the 4th
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        for player in (ada, bob, carol):  # joined players are never closed by the limits
+            player.mark("check")
+            await player.send({"type": "ping"})
+            await player.wait("pong", cursor="check")
+            assert not player.closed.done()
+    finally:
+        for client in clients:
+            await client.close()

@@ -123,7 +123,7 @@ class Settings:
     rate_limit_window_seconds: float = setting("DOODLE_RATE_LIMIT_WINDOW_SECONDS", 10.0, "the window of `DOODLE_RATE_LIMIT_STRIKES`", minimum=0.1)
     metrics_enabled: bool = setting("DOODLE_METRICS", True, "serve Prometheus metrics at `/metrics`")
     shutdown_grace_seconds: float = setting("DOODLE_SHUTDOWN_GRACE_SECONDS", 3.0, "on SIGTERM, how long to wait for players to be told and disconnected", minimum=0)
-    recognition_confidence: float = setting("DOODLE_RECOGNITION_CONFIDENCE", 0.30, "probability the AI's top guess needs to recognize a drawing", minimum=0, maximum=1)
+    recognition_confidence: float = setting("DOODLE_RECOGNITION_CONFIDENCE", 0.30, "probability the AI's top guess needs to recognize a drawing (above 1: never, as `bench.load` uses)", minimum=0)
     prompts: tuple[str, ...] = setting("DOODLE_PROMPTS", (), "comma-separated model labels to deal prompts from (unset: all labels)")
     inference_tick_ms: int = setting("DOODLE_INFERENCE_TICK_MS", 0, "extra wait to fill a live-guess batch (0: requests that arrive while a batch runs form the next one)", minimum=0)
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)

@@ -102,8 +102,8 @@ class Settings:
     recognition_confidence: float = 0.30
     # Prompts are dealt from these labels (must be model labels); empty = the whole vocabulary.
     prompts: tuple[str, ...] = ()
-    # 0: no extra wait; requests that arrive while a batch runs form the next batch.
-    inference_tick_ms: int = 0
+    # A room's owner handles what arrived during one tick as one batch (ms; no tick when idle).
+    tick_ms: int = 25
     # Redis connections per process; commands beyond it wait (up to 5 s) for a free one.
     redis_max_connections: int = 256
     # permessage-deflate on the WebSocket: off, small JSON frames cost more CPU than they save.
@@ -177,7 +177,7 @@ class Settings:
                 env, "DOODLE_RECOGNITION_CONFIDENCE", d.recognition_confidence
             ),
             "prompts": _list(env, "DOODLE_PROMPTS", d.prompts),
-            "inference_tick_ms": _int(env, "DOODLE_INFERENCE_TICK_MS", d.inference_tick_ms, 0),
+            "tick_ms": _int(env, "DOODLE_TICK_MS", d.tick_ms, 1),
             "redis_max_connections": _int(
                 env, "DOODLE_REDIS_MAX_CONNECTIONS", d.redis_max_connections, 4
             ),

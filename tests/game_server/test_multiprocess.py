@@ -77,7 +77,7 @@ async def start_server(settings: Settings, prompts: list[str], log: Path) -> Ser
             "DOODLE_LEASE_MS": str(LEASE_MS),
             "DOODLE_PROMPTS": ",".join(prompts),
             "DOODLE_INTERMISSION_SECONDS": "0.2",
-            "DOODLE_INFERENCE_TICK_MS": "5",
+            "DOODLE_TICK_MS": "5",
         }
     )
     proc = _spawn(port, env, log)
@@ -202,7 +202,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         ada.mark("r2")
         sent = await ada.draw(drawing[:1])
         assert sent > 0
-        await ada.settle(sent, "r2")  # every update of the stroke was applied (or refused)
+        await ada.settle("r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()
         a.proc.send_signal(signal.SIGKILL)

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from game_server import lease as leases
-from game_server.config import Settings
 from game_server import protocol
+from game_server.config import Settings
 from game_server.frames import decode_event
 from game_server.store import Fenced, Store
 

@@ -262,7 +262,8 @@ class RoomActor:
             p = room.players.get(pid)
             if p is not None:
                 effects += room.apply_guess(now, pid, round_no, p.seq, p.last_update_at, top)
-        return effects
+        # every guess first (one frame), then what they caused (recognitions)
+        return sorted(effects, key=lambda e: not isinstance(e, Guessed))
 
     async def timers(self, now: int) -> list[Effect]:
         """Step 3: the end of a round that is due, then the room's other timers."""

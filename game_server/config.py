@@ -125,7 +125,7 @@ class Settings:
     shutdown_grace_seconds: float = setting("DOODLE_SHUTDOWN_GRACE_SECONDS", 3.0, "on SIGTERM, how long to wait for players to be told and disconnected", minimum=0)
     recognition_confidence: float = setting("DOODLE_RECOGNITION_CONFIDENCE", 0.30, "probability the AI's top guess needs to recognize a drawing (above 1: never, as `bench.load` uses)", minimum=0)
     prompts: tuple[str, ...] = setting("DOODLE_PROMPTS", (), "comma-separated model labels to deal prompts from (unset: all labels)")
-    inference_tick_ms: int = setting("DOODLE_INFERENCE_TICK_MS", 0, "extra wait to fill a live-guess batch (0: requests that arrive while a batch runs form the next one)", minimum=0)
+    tick_ms: int = setting("DOODLE_TICK_MS", 25, "a room's owner handles what arrived during one tick as one batch: commands, one batched inference, one persist, one frame (no tick when idle)", minimum=1)
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)
     ws_compression: bool = setting("DOODLE_WS_COMPRESSION", False, "permessage-deflate on the WebSocket (costs CPU on small frames)")
     lease_ms: int = setting("DOODLE_LEASE_MS", 3000, "room ownership lease, renewed at a third of it (failover time)", minimum=300)

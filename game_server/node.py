@@ -34,8 +34,8 @@ class Node:
         self.proc_id = secrets.token_hex(6)
         self.clock = Clock()
         self.store = Store(redis, settings)
-        self.hub = Hub(redis, self.store.channel)
-        self.runner = InferenceRunner(classifier, settings.inference_tick_ms)
+        self.hub = Hub(redis, self.store.channel, self.proc_id)
+        self.runner = InferenceRunner(classifier)
         self.owners = Owners(
             settings,
             self.store,
@@ -43,6 +43,7 @@ class Node:
             self.runner,
             self.proc_id,
             self.hub.rooms,
+            self.hub.deliver,
             lambda: self.hub.healthy,
         )
         self._conn_ids = itertools.count(1)
@@ -67,7 +68,6 @@ class Node:
             await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
         except Exception:
             log.warning("Redis unavailable at start-up", exc_info=True)
-        self.runner.start()
         self.owners.start()
 
     async def close(self) -> None:

@@ -1,8 +1,10 @@
 """Parse and validate every client message in one place (see docs/protocol.md).
 
-``parse_client_message(raw, settings)`` turns one WebSocket text frame into a typed message or
-raises :class:`ProtocolError` with a stable error code. Nothing else in the server looks at raw
-client JSON.
+``parse_client_message(raw, settings)`` turns one WebSocket text frame into a typed message (a
+``msgspec.Struct``) or raises :class:`ProtocolError` with a stable error code. Nothing else in the
+server looks at raw client JSON. The typed message travels as is to the room's rules: directly
+when the room is owned by this process, else inside a :class:`Command` encoded on the room's
+command stream (``encode_command`` / ``decode_command``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import msgspec
 
 from game_server.config import Settings
 
@@ -107,11 +110,10 @@ def error_message(code: str, message: str, ref: str | None = None) -> dict[str, 
     return msg
 
 
-Point = tuple[float, float, float]
+Point = tuple[int | float, int | float, int | float]  # ints stay ints (smaller JSON)
 
 
-@dataclass(frozen=True, slots=True)
-class Join:
+class Join(msgspec.Struct, frozen=True, tag="join"):
     name: str
     room: str | None = None
     quickplay: bool = False
@@ -119,55 +121,89 @@ class Join:
     spectator: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class SettingsMsg:
+class SettingsMsg(msgspec.Struct, frozen=True, tag="settings"):
     rounds: int
     seconds: int
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(msgspec.Struct, frozen=True, tag="start"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Points:
+class Points(msgspec.Struct, frozen=True, tag="points"):
     seq: int
     stroke: int
     points: tuple[Point, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Undo:
+class Undo(msgspec.Struct, frozen=True, tag="undo"):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Clear:
+class Clear(msgspec.Struct, frozen=True, tag="clear"):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Kick:
+class Kick(msgspec.Struct, frozen=True, tag="kick"):
     player_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class PlayAgain:
+class PlayAgain(msgspec.Struct, frozen=True, tag="play_again"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Leave:
+class Leave(msgspec.Struct, frozen=True, tag="leave"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
+class Ping(msgspec.Struct, frozen=True, tag="ping"):
     pass
 
 
 ClientMessage = Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping
+
+
+class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
+    """Internal: the socket went away (never sent by a client)."""
+
+
+class Resync(msgspec.Struct, frozen=True, tag="resync"):
+    """Internal: the socket may have missed events and wants a ``snapshot``."""
+
+
+RoomMessage = (
+    Join
+    | SettingsMsg
+    | Start
+    | Points
+    | Undo
+    | Clear
+    | Kick
+    | PlayAgain
+    | Leave
+    | Disconnect
+    | Resync
+)
+
+
+class Command(msgspec.Struct, frozen=True):
+    """A typed message for a room's owner, from connection ``conn``, arrived at ``at`` (ms)."""
+
+    conn: str
+    at: int
+    msg: RoomMessage
+
+
+_command_encoder = msgspec.json.Encoder()
+_command_decoder = msgspec.json.Decoder(Command)
+
+
+def encode_command(cmd: Command) -> bytes:
+    return _command_encoder.encode(cmd)
+
+
+def decode_command(raw: str | bytes) -> Command:
+    return _command_decoder.decode(raw)
 
 
 def is_room_code(value: object) -> bool:
@@ -266,10 +302,7 @@ def parse_client_message(raw: str | bytes, settings: Settings) -> ClientMessage:
         raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
     if len(raw.encode()) > settings.max_message_bytes:
         raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
-    try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError("bad_json", "message is not valid JSON") from exc
+    obj = _decode_json(raw)
     if not isinstance(obj, dict):
         raise ProtocolError("bad_json", "message must be a JSON object")
     kind = obj.get("type")
@@ -279,6 +312,22 @@ def parse_client_message(raw: str | bytes, settings: Settings) -> ClientMessage:
     if parser is None:
         raise ProtocolError("bad_message", f"unknown message type {kind[:32]!r}")
     return parser(obj, settings)
+
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def _decode_json(raw: str) -> Any:
+    """msgspec's fast decoder; what it refuses (numbers out of range, lone surrogates, deep
+    nesting) goes through the standard library so that every input keeps its outcome."""
+    try:
+        return _json_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", "message is not valid JSON") from exc
 
 
 def _reject_constant(name: str) -> Any:

@@ -2,9 +2,9 @@
 
 :class:`Room` is a plain state machine. Every method takes the current time (epoch
 milliseconds, ``now``) as an argument and returns a list of *effects* for the adapter to carry
-out: messages to the room or to one connection, inference requests, ink-log entries and score
-awards. Nothing here touches sockets, Redis, threads or the clock, so whole games are tested with
-an injected clock (tests/game_server/test_rules.py).
+out: messages to the room or to one connection, inference requests, ink-log entries, guesses
+and score awards. Nothing here touches sockets, Redis, threads or the clock, so whole games are
+tested with an injected clock (tests/game_server/test_rules.py).
 
 Identity: client commands name the *connection* (``conn``) they came from; the room maps a
 connection to its seat. A connection id is opaque (``"<process>:<n>"``).
@@ -76,7 +76,29 @@ class Award:
     day: str
 
 
-Effect = Broadcast | Send | Infer | InkOp | Award
+@dataclass(frozen=True, slots=True)
+class Guessed:
+    """The AI's current guesses for ``player_id``'s drawing as of update ``seq`` (announced in
+    the room's next ``frame``)."""
+
+    player_id: str
+    seq: int
+    guesses: list[dict[str, Any]]
+
+
+Effect = Broadcast | Send | Infer | InkOp | Award | Guessed
+
+
+def changes_state(effects: Sequence[Effect]) -> bool:
+    """Whether ``effects`` come from a change of the persisted room state (join, leave, phase,
+    host, settings, recognition, scores...): every such change announces itself with a message
+    other than an error. Ink (kept in the ink log) and guesses do not."""
+    for e in effects:
+        if isinstance(e, Broadcast):
+            return True
+        if isinstance(e, Send) and (e.msg is None or e.msg["type"] not in ("error", "snapshot")):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,14 +639,16 @@ class Room:
             return self._err(conn, "too_many_points", "too many strokes", "points")
         if p.n_points + len(pts) > self.settings.max_points_per_drawing:
             return self._err(conn, "too_many_points", "too many points in this drawing", "points")
-        op = {"p": p.id, "op": "points", "stroke": stroke, "points": [list(x) for x in pts]}
+        op = {
+            "p": p.id,
+            "op": "points",
+            "stroke": stroke,
+            "points": [list(x) for x in pts],
+            "seq": seq,
+            "at": at,
+        }
         self._apply_ink(p, op)
-        p.seq, p.last_update_at = seq, at
-        return [
-            InkOp(op),
-            Broadcast({"type": "ink", "player_id": p.id, "stroke": stroke, "points": op["points"]}),
-            Infer(p.id),
-        ]
+        return [InkOp(op), Infer(p.id)]
 
     def undo(self, at: int, conn: str, seq: int) -> list[Effect]:
         return self._erase(at, conn, seq, "undo")
@@ -636,13 +660,15 @@ class Room:
         p = self._drawer(conn, kind, at)
         if not isinstance(p, Player):
             return p
-        op = {"p": p.id, "op": kind}
+        op = {"p": p.id, "op": kind, "seq": seq, "at": at}
         self._apply_ink(p, op)
-        p.seq, p.last_update_at = seq, at
-        return [InkOp(op), Broadcast({"type": kind, "player_id": p.id}), Infer(p.id)]
+        return [InkOp(op), Infer(p.id)]
 
     def _apply_ink(self, p: Player, op: Message) -> None:
+        """Apply one ink-log op (also when replaying the log: it carries the update's ``seq``
+        and arrival time, which the room state is not rewritten for)."""
         kind = op["op"]
+        p.seq, p.last_update_at = op["seq"], op["at"]
         if kind == "points":
             if op["stroke"] == len(p.strokes):
                 p.strokes.append([])
@@ -676,16 +702,14 @@ class Room:
         guesses: list[dict[str, Any]],
     ) -> list[Effect]:
         """The AI's top guesses for ``player_id``'s drawing as of update ``seq`` (which arrived
-        at ``at``). Broadcasts the guess; recognizes the player when it matches the prompt."""
+        at ``at``). Announces the guess; recognizes the player when it matches the prompt."""
         p = self.players.get(player_id)
         if p is None or p.spectator or round_no != self.round or self.phase != DRAWING:
             return []
         if p.recognized_elapsed is not None:
             return []
         p.guess = {"seq": seq, "guesses": guesses}
-        effects: list[Effect] = [
-            Broadcast({"type": "guess", "player_id": p.id, "seq": seq, "guesses": guesses})
-        ]
+        effects: list[Effect] = [Guessed(p.id, seq, guesses)]
         top = guesses[0] if guesses else None
         assert self.deadline is not None
         # only a verdict on the drawing as it is now recognizes it (the drawing gets locked as

@@ -5,9 +5,10 @@ hash tag (``{CODE}``) so they live in one cluster slot and one Lua script can to
 leaderboard keys share the tag ``{lb}``.
 
 =================================  =====================================================
-``P room:{C}:state``               string, JSON: the room (rules.Room.to_dict) + ``cmd_id``
+``P room:{C}:state``               string, JSON: the room (rules.Room.to_dict)
 ``P room:{C}:ink``                 list of JSON ink ops of the current round
-``P room:{C}:cmd``                 stream of client commands for the owner (XADD / XREAD)
+``P room:{C}:cmd``                 stream of commands for the owner from other processes
+``P room:{C}:cursor``              id of the last command of the stream the owner applied
 ``P room:{C}:lease``               ``"<owner> <epoch>"``, PX = lease_ms (lease.py)
 ``P room:{C}:epoch``               fencing counter, INCR on every lease acquisition
 ``P room:{C}:scores:<game>``       sorted set: the scores of one game
@@ -28,21 +29,25 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from game_server.config import Settings
+from game_server.frames import dumps
+from game_server.protocol import Command, decode_command
 
 DAY_KEEP_MS = 3 * 86_400_000
 
-# KEYS: state, ink, epoch, scores, cmd
-# ARGV: epoch, state_json, ttl_ms, reset_ink, channel, cmd_id, n_ink, ink..., n_scores,
-#       (member, score)..., n_events, events...
+# KEYS: state, ink, epoch, scores, cmd, cursor
+# ARGV: epoch, state_json ('' = unchanged), ttl_ms, reset_ink, channel, cursor, n_ink, ink...,
+#       n_scores, (member, score)..., n_events, events...
 PERSIST = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local ttl = ARGV[3]
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-redis.call('PEXPIRE', KEYS[3], ttl)
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
 local i = 7
 local n = tonumber(ARGV[i])
-for j = 1, n do redis.call('RPUSH', KEYS[2], ARGV[i + j]) end
+if n > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, i + 1, i + n)) end
 if n > 0 or ARGV[4] == '1' then redis.call('PEXPIRE', KEYS[2], ttl) end
 i = i + n + 1
 n = tonumber(ARGV[i])
@@ -53,9 +58,14 @@ if n > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
 i = i + 2 * n + 1
 n = tonumber(ARGV[i])
 for j = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[i + j]) end
-if ARGV[6] ~= '0-0' and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('XTRIM', KEYS[5], 'MINID', ARGV[6])
-  redis.call('PEXPIRE', KEYS[5], ttl)
+if ARGV[6] ~= '0-0' and redis.call('GET', KEYS[6]) ~= ARGV[6] then
+  redis.call('SET', KEYS[6], ARGV[6], 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('XTRIM', KEYS[5], 'MINID', ARGV[6])
+    redis.call('PEXPIRE', KEYS[5], ttl)
+  end
 end
 return 1
 """
@@ -105,9 +115,11 @@ class Store:
     # ------------------------------------------------------------------ rooms
 
     async def create_room(self, code: str, room_state: dict[str, Any]) -> bool:
-        body = json.dumps({"room": room_state, "cmd_id": "0-0"})
         ok = await self.redis.set(
-            self.room_key(code, "state"), body, nx=True, px=self.settings.room_ttl_seconds * 1000
+            self.room_key(code, "state"),
+            json.dumps(room_state),
+            nx=True,
+            px=self.settings.room_ttl_seconds * 1000,
         )
         return bool(ok)
 
@@ -115,22 +127,22 @@ class Store:
         return bool(await self.redis.exists(self.room_key(code, "state")))
 
     async def load_room(self, code: str) -> tuple[dict[str, Any], str, list[dict[str, Any]]] | None:
-        """(room dict, last command id, ink ops) or None when the room is gone."""
+        """(room dict, last applied command id, ink ops) or None when the room is gone."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.room_key(code, "state"))
+            pipe.get(self.room_key(code, "cursor"))
             pipe.lrange(self.room_key(code, "ink"), 0, -1)
-            raw, ink = await pipe.execute()
+            raw, cursor, ink = await pipe.execute()
         if raw is None:
             return None
-        body = json.loads(raw)
-        return body["room"], body["cmd_id"], [json.loads(op) for op in ink]
+        return json.loads(raw), cursor or "0-0", [json.loads(op) for op in ink]
 
     async def persist(
         self,
         code: str,
         epoch: int,
-        room_state: dict[str, Any],
-        cmd_id: str,
+        room_state: dict[str, Any] | None,
+        cursor: str,
         *,
         reset_ink: bool,
         ink: Sequence[str],
@@ -138,19 +150,20 @@ class Store:
         scores: dict[str, int],
         events: Sequence[str],
     ) -> None:
-        """Write the room, append ink, record the game's scores and publish the events, all in
-        one script that first checks the fencing epoch. Raises :class:`Fenced`."""
+        """Write the room (``None``: unchanged), the command cursor, append ink, record the
+        game's scores and publish the events, all in one script that first checks the fencing
+        epoch. Raises :class:`Fenced`."""
         score_args: list[Any] = []
         if game_id is not None:
             for pid, score in scores.items():
                 score_args += [pid, score]
         args: list[Any] = [
             epoch,
-            json.dumps({"room": room_state, "cmd_id": cmd_id}),
+            "" if room_state is None else dumps(room_state),
             self.settings.room_ttl_seconds * 1000,
             "1" if reset_ink else "0",
             self.channel(code),
-            cmd_id,
+            cursor,
             len(ink),
             *ink,
             len(score_args) // 2,
@@ -164,6 +177,7 @@ class Store:
             self.room_key(code, "epoch"),
             self.room_key(code, f"scores:{game_id or 'none'}"),
             self.room_key(code, "cmd"),
+            self.room_key(code, "cursor"),
         ]
         ok = await self.redis.eval(PERSIST, len(keys), *keys, *args)
         if not ok:
@@ -177,24 +191,25 @@ class Store:
 
     # ------------------------------------------------------------------ commands
 
-    async def send_command(self, code: str, command: dict[str, Any]) -> str:
+    async def send_command(self, code: str, command: bytes) -> str:
+        """Append an encoded :class:`protocol.Command` to the room's command stream."""
         key = self.room_key(code, "cmd")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"c": json.dumps(command)}, maxlen=100_000, approximate=True)
+            pipe.xadd(key, {"c": command}, maxlen=100_000, approximate=True)
             pipe.pexpire(key, self.settings.room_ttl_seconds * 1000)
             msg_id, _ = await pipe.execute()
         return str(msg_id)
 
     async def read_commands(
         self, code: str, after: str, block_ms: int, count: int = 500
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[tuple[str, Command]]:
         reply = await self.redis.xread(
             {self.room_key(code, "cmd"): after}, count=count, block=block_ms
         )
-        out: list[tuple[str, dict[str, Any]]] = []
+        out: list[tuple[str, Command]] = []
         for _key, entries in reply or []:
             for msg_id, fields in entries:
-                out.append((msg_id, json.loads(fields["c"])))
+                out.append((msg_id, decode_command(fields["c"])))
         return out
 
     # ------------------------------------------------------------------ leaderboards

@@ -18,10 +18,12 @@ from game_server.rules import (
     Broadcast,
     Effect,
     FinalGuess,
+    Guessed,
     Infer,
     InkOp,
     Room,
     Send,
+    changes_state,
 )
 from game_server.scoring import FIRST_BONUS, recognition_points
 
@@ -89,7 +91,18 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # ada draws; the AI recognizes her at 5 s
     e = room.points(T0 + 5000, "n:1", 1, 0, [[1, 2, 0], [3, 4, 10]])
     assert any(isinstance(x, Infer) for x in e)
-    assert msgs(e, "ink")[0]["player_id"] == a
+    ink = [x.op for x in e if isinstance(x, InkOp)]
+    assert ink == [
+        {
+            "p": a,
+            "op": "points",
+            "stroke": 0,
+            "points": [[1, 2, 0], [3, 4, 10]],
+            "seq": 1,
+            "at": T0 + 5000,
+        }
+    ]
+    assert not msgs(e) and not changes_state(e)  # ink is announced in the frame, not the state
     e = room.apply_guess(T0 + 5100, a, 1, 1, T0 + 5000, guess(prompt1, 0.9))
     rec = msgs(e, "recognized")[0]
     expected = recognition_points(15_000, 20_000, first=True)
@@ -104,8 +117,8 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # bob is guessed wrong, then recognized at 10 s without the first bonus
     room.points(T0 + 9000, "n:2", 1, 0, [[1, 1, 0], [9, 9, 5]])
     e = room.apply_guess(T0 + 9050, b, 1, 1, T0 + 9000, guess("nope", 0.99))
-    assert msgs(e, "guess")[0]["guesses"][0]["label"] == "nope"
-    assert not msgs(e, "recognized")
+    assert e == [Guessed(b, 1, guess("nope", 0.99))]
+    assert not changes_state(e)
     room.points(T0 + 10_000, "n:2", 2, 1, [[2, 2, 1]])
     e = room.apply_guess(T0 + 10_050, b, 1, 2, T0 + 10_000, guess(prompt1, 0.5))
     assert msgs(e, "recognized")[0]["points"] == recognition_points(10_000, 20_000, False)
@@ -183,7 +196,9 @@ def test_strokes_undo_clear_and_limits() -> None:
     assert msgs(room.points(T0 + 4, "n:1", 4, 3, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
     assert msgs(room.points(T0 + 4, "n:1", 4, 0, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
     e = room.undo(T0 + 5, "n:1", 5)
-    assert msgs(e, "undo") == [{"type": "undo", "player_id": a}]
+    assert [x.op for x in e if isinstance(x, InkOp)] == [
+        {"p": a, "op": "undo", "seq": 5, "at": T0 + 5}
+    ]
     assert room.players[a].strokes == [[[0, 0, 0], [1, 1, 1]]]
     room.clear(T0 + 6, "n:1", 6)
     assert room.players[a].strokes == [] and room.players[a].n_points == 0
@@ -312,7 +327,7 @@ def test_a_stale_guess_does_not_recognize() -> None:
     room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
     room.points(T0 + 2, "n:1", 2, 0, [[5, 5, 1]])
     e = room.apply_guess(T0 + 3, a, 1, 1, T0 + 1, guess(room.prompt or "", 0.99))
-    assert msgs(e, "guess") and not msgs(e, "recognized")
+    assert isinstance(e[0], Guessed) and not msgs(e, "recognized")
     e = room.apply_guess(T0 + 4, a, 1, 2, T0 + 2, guess(room.prompt or "", 0.99))
     assert msgs(e, "recognized")[0]["elapsed_ms"] == 2
 

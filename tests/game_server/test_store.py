@@ -10,8 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from game_server import lease as leases
+from game_server import protocol
 from game_server.config import Settings
-from game_server.hub import decode_event
+from game_server.frames import decode_event
 from game_server.store import Fenced, Store
 
 CODE = "ABCDEFGH"
@@ -81,6 +82,12 @@ async def test_events_are_published_only_by_the_current_owner(store: Store) -> N
     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert msg is not None
     assert decode_event(msg["data"])[1] == '{"type":"fresh"}'
+    # a tick with ink only: the state is left as it is, the ink and cursor are written
+    await store.persist(
+        CODE, owner.epoch, None, "7-0", reset_ink=False, ink=['{"p":"p1"}'], game_id=None,
+        scores={}, events=[],
+    )  # fmt: skip
+    assert await store.load_room(CODE) == ({}, "7-0", [{"p": "p1"}])
     await pubsub.aclose()
 
 
@@ -100,8 +107,9 @@ async def test_awards_count_once(store: Store) -> None:
 
 
 async def test_commands_stream_in_order(store: Store) -> None:
-    ids = [await store.send_command(CODE, {"k": "ping", "n": i}) for i in range(3)]
+    sent = [protocol.Command(f"c:{i}", i, protocol.Undo(seq=i)) for i in range(3)]
+    ids = [await store.send_command(CODE, protocol.encode_command(c)) for c in sent]
     got = await store.read_commands(CODE, "0-0", block_ms=100)
-    assert [c["n"] for _, c in got] == [0, 1, 2]
+    assert [c for _, c in got] == sent  # typed commands, as sent
     assert [i for i, _ in got] == ids
     assert await store.read_commands(CODE, ids[-1], block_ms=1) == []

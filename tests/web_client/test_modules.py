@@ -39,14 +39,17 @@ PURE_CHECKS = """async () => {
   const clock = new ServerClock(() => 1000);
   clock.sample(6000);                          // the server is 5 s ahead
 
+  const {expandFrame} = await import('/js/protocol.js');
+  const {defaultSocketUrl} = await import('/js/socket.js');
   const room = emptyRoom();
-  for (const m of [
-    {type: 'ink', player_id: 'p2', stroke: 0, points: [[1, 1, 0]]},
-    {type: 'ink', player_id: 'p2', stroke: 0, points: [[2, 2, 5]]},
-    {type: 'ink', player_id: 'p2', stroke: 1, points: [[3, 3, 9]]},
-    {type: 'ink', player_id: 'p2', stroke: 5, points: [[9, 9, 9]]},   // out of order: ignored
-    {type: 'undo', player_id: 'p2'},
-  ]) applyMessage(room, m);
+  const frame = {type: 'frame', ink: {p2: [
+    {op: 'points', stroke: 0, points: [[1, 1, 0]]},
+    {op: 'points', stroke: 0, points: [[2, 2, 5]]},
+    {op: 'points', stroke: 1, points: [[3, 3, 9]]},
+    {op: 'points', stroke: 5, points: [[9, 9, 9]]},   // out of order: ignored
+    {op: 'undo'},
+  ]}, guesses: {p2: {seq: 4, guesses: [{label: 'cat', p: 0.5}]}}};
+  for (const m of expandFrame(frame)) applyMessage(room, m);
 
   return {
     caption,
@@ -62,6 +65,9 @@ PURE_CHECKS = """async () => {
     ],
     html: h('li', {}, '<img src=x onerror=alert(1)>').innerHTML,
     drawing: room.drawings.get('p2'),
+    guess: room.guesses.get('p2'),
+    urls: [defaultSocketUrl({protocol: 'https:', host: 'h:1'}, 'K7QH2MZP'),
+           defaultSocketUrl({protocol: 'http:', host: 'h:1'})],
     box: [viewBox([[[10, 10], [500, 20]]]), viewBox([[[-100, 0], [900, 100]]])],
     codes: ['/r/k7qh2mzp', '/r/K7QH2MZP/', '/', '/r/'].map((p) => roomCodeFromPath(p)),
   };
@@ -93,6 +99,8 @@ async def test_pure_modules(
     assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None, "x" * 8, None]
     assert r["html"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert r["drawing"] == [[[1, 1, 0], [2, 2, 5]]]
+    assert r["guess"] == {"seq": 4, "guesses": [{"label": "cat", "p": 0.5}]}
+    assert r["urls"] == ["wss://h:1/ws?room=K7QH2MZP", "ws://h:1/ws"]
     assert r["box"] == [{"x": 0, "y": 0, "size": 512}, {"x": -100, "y": -244, "size": 1000}]
     assert r["codes"] == ["K7QH2MZP", "K7QH2MZP", None, None]
     assert page_errors.errors == []

@@ -11,7 +11,8 @@ import { OverScreen } from "./screens/over.js";
 import { ResultsScreen } from "./screens/results.js";
 import { RoundScreen } from "./screens/round.js";
 import { clearResume, loadResume, savedName, saveResume } from "./session.js";
-import { backoffDelay, GameSocket } from "./socket.js";
+import { expandFrame } from "./protocol.js";
+import { backoffDelay, GameSocket, defaultSocketUrl } from "./socket.js";
 import { applyMessage, fromWelcome } from "./state.js";
 
 const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "results", game_over: "over" };
@@ -107,7 +108,7 @@ class App {
 
   #connect() {
     this.socket?.close();
-    const socket = new GameSocket();
+    const socket = new GameSocket(defaultSocketUrl(window.location, this.request?.room));
     this.socket = socket;
     socket.addEventListener("status", (e) => this.#status(e.detail));
     socket.addEventListener("message", (e) => this.#message(e.detail));
@@ -164,6 +165,9 @@ class App {
     switch (msg.type) {
       case "welcome":
         return this.#welcome(msg);
+      case "frame":
+        for (const update of expandFrame(msg)) this.#message(update);
+        return undefined;
       case "pong":
         this.clock.recordRtt(msg.rtt);
         this.clock.sample(msg.server_time);
@@ -211,6 +215,7 @@ class App {
     this.resumeToken = msg.resume_token;
     saveResume(msg.resume_token, this.room.code);
     if (this.request) this.request.room = this.room.code;
+    if (this.socket) this.socket.url = defaultSocketUrl(window.location, this.room.code);
     showRoomInUrl(this.room.code);
     this.clock.sample(msg.snapshot?.server_time);
     const mine = this.room.guesses.get(this.room.me);

@@ -78,6 +78,15 @@ class Settings:
     intermission_seconds: float = 5.0
     resume_seconds: int = 60
     room_ttl_seconds: int = 3600
+    # Public rooms start a game by themselves once this many seated players are connected
+    # (0: never), after a countdown of ``autostart_seconds`` (``restart_seconds`` after a game).
+    autostart_players: int = 2
+    autostart_seconds: float = 10.0
+    restart_seconds: float = 20.0
+    # The get-ready card before each round: the round clock starts this long after the prompt.
+    ready_seconds: float = 3.0
+    # How long a finished game's gallery (GET /api/games/<id>) is kept in Redis.
+    game_ttl_seconds: int = 7 * 86_400
     # Input limits.
     max_message_bytes: int = 64 * 1024
     max_points_per_update: int = 512
@@ -143,6 +152,11 @@ class Settings:
             ),
             "resume_seconds": _int(env, "DOODLE_RESUME_SECONDS", d.resume_seconds, 1),
             "room_ttl_seconds": _int(env, "DOODLE_ROOM_TTL_SECONDS", d.room_ttl_seconds, 60),
+            "autostart_players": _int(env, "DOODLE_AUTOSTART_PLAYERS", d.autostart_players, 0),
+            "autostart_seconds": _float(env, "DOODLE_AUTOSTART_SECONDS", d.autostart_seconds),
+            "restart_seconds": _float(env, "DOODLE_RESTART_SECONDS", d.restart_seconds),
+            "ready_seconds": _float(env, "DOODLE_READY_SECONDS", d.ready_seconds),
+            "game_ttl_seconds": _int(env, "DOODLE_GAME_TTL_SECONDS", d.game_ttl_seconds, 60),
             "max_message_bytes": _int(env, "DOODLE_MAX_MESSAGE_BYTES", d.max_message_bytes, 256),
             "max_points_per_update": _int(
                 env, "DOODLE_MAX_POINTS_PER_UPDATE", d.max_points_per_update, 1

@@ -36,6 +36,7 @@ from game_server.config import Settings
 from game_server.hub import encode_event
 from game_server.inference import InferenceRunner, Request, Result
 from game_server.rules import (
+    Archive,
     Award,
     Broadcast,
     Effect,
@@ -263,6 +264,7 @@ class RoomActor:
                     spectator=cmd.get("spectator", False),
                     resume=cmd.get("resume"),
                     new_token=token,
+                    key=cmd.get("key"),
                 )
             if kind == "disconnect":
                 return room.disconnect(now, conn)
@@ -297,7 +299,9 @@ class RoomActor:
         reset = False
         ink: list[str] = []
         for e in effects:
-            if isinstance(e, InkOp):
+            if isinstance(e, Archive):  # before the events announce it (idempotent)
+                await self.store.archive_game(e.game_id, e.part, e.record)
+            elif isinstance(e, InkOp):
                 if e.op is None:
                     reset, ink = True, []
                 else:
@@ -327,7 +331,7 @@ class RoomActor:
             posted: set[str] = set()
             for a in list(room.pending_awards):
                 try:
-                    await self.store.award(a["award_id"], a["name"], a["points"], a["day"])
+                    await self.store.award(**a)
                     posted.add(a["award_id"])
                 except (RedisError, OSError):
                     log.warning("room %s: award %s not posted yet", self.code, a["award_id"])

@@ -265,7 +265,13 @@ class Connection:
         try:
             await self._command(
                 code,
-                {"k": "join", "name": msg.name, "spectator": msg.spectator, "resume": msg.resume},
+                {
+                    "k": "join",
+                    "name": msg.name,
+                    "spectator": msg.spectator,
+                    "resume": msg.resume,
+                    "key": msg.key,
+                },
             )
             await self.node.owners.ensure(code)
             header, text = await asyncio.wait_for(self._join_reply, JOIN_TIMEOUT_S)

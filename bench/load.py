@@ -442,7 +442,11 @@ class Player:
             return
         msg = json.loads(raw)
         kind = msg.get("type")
-        if kind == "guess":
+        if kind == "frame":  # one per room tick: our guess (if any) is in it
+            mine = msg.get("guesses", {}).get(self.player_id)
+            if mine is not None:
+                self.on_guess({"player_id": self.player_id, **mine}, now)
+        elif kind == "guess":
             self.on_guess(msg, now)
         elif kind == "welcome":
             self.player_id = msg["player_id"]

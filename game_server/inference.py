@@ -58,14 +58,12 @@ class Sketch:
 
         return drawing_to_image([[xs, ys] for xs, ys in self._strokes])
 
-    @property
-    def empty(self) -> bool:
-        return not self._strokes
-
 
 def classify(classifier: Any, sketches: Sequence[Sketch]) -> tuple[Any, Any]:
     """(probabilities (N, labels), images (N, 28, 28) uint8) of sketches; runs in a thread."""
-    images = np.stack([s.image() for s in sketches]) if sketches else np.zeros((0, 28, 28))
+    if not sketches:
+        return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
+    images = np.stack([s.image() for s in sketches])
     probs = classifier.predict_images(images)
     return np.asarray(probs, dtype=np.float64), images
 
@@ -95,32 +93,24 @@ class InferenceRunner:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def guesses(self, sketches: Sequence[Sketch]) -> list[list[dict[str, Any]]]:
-        """The top guesses of each sketch ([] for an empty one): one batch, one model call."""
+        """The top guesses of each (non-empty) sketch: one batch, one model call."""
         if not sketches:
             return []
         loop = asyncio.get_running_loop()
         probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
         self.batches += 1
         self.inferred += len(sketches)
-        labels = self.labels
-        return [
-            [] if s.empty else top_guesses(labels, row)
-            for s, row in zip(sketches, probs, strict=True)
-        ]
+        return [top_guesses(self.labels, row) for row in probs]
 
-    async def final(self, sketches: dict[str, Sketch]) -> dict[str, FinalGuess]:
-        """The AI's verdict (top guesses + image) on each final drawing of a round."""
-        if not sketches:
-            return {}
-        ids = list(sketches)
+    async def final(self, sketches: dict[str, Sketch | None]) -> dict[str, FinalGuess]:
+        """The AI's verdict (top guesses + image) on each final drawing of a round (``None``:
+        an empty drawing, no guesses)."""
+        drawn = {pid: s for pid, s in sketches.items() if s is not None}
         loop = asyncio.get_running_loop()
         probs, images = await loop.run_in_executor(
-            self._executor, classify, self.classifier, [sketches[i] for i in ids]
+            self._executor, classify, self.classifier, list(drawn.values())
         )
-        return {
-            pid: FinalGuess(
-                guesses=[] if sketches[pid].empty else top_guesses(self.labels, probs[i]),
-                image=png_base64(images[i]),
-            )
-            for i, pid in enumerate(ids)
-        }
+        out = {pid: FinalGuess([], png_base64(np.zeros((28, 28), np.uint8))) for pid in sketches}
+        for i, pid in enumerate(drawn):
+            out[pid] = FinalGuess(top_guesses(self.labels, probs[i]), png_base64(images[i]))
+        return out

@@ -117,7 +117,7 @@ class RoomActor:
         self.sketches: dict[str, Sketch] = {}
         for p in room.players.values():
             for i, stroke in enumerate(p.strokes):
-                self._sketch(p.id).apply_points(i, stroke)
+                self.sketch(p.id).apply_points(i, stroke)
         self._tasks: list[asyncio.Task[Any]] = []
         self._public_count: int | None = None
 
@@ -237,16 +237,16 @@ class RoomActor:
                 if op is None:
                     self.sketches = {}
                 elif op["op"] == "points":
-                    self._sketch(op["p"]).apply_points(op["stroke"], op["points"])
+                    self.sketch(op["p"]).apply_points(op["stroke"], op["points"])
                 elif op["op"] == "undo":
-                    self._sketch(op["p"]).undo()
+                    self.sketch(op["p"]).undo()
                 else:
-                    self._sketch(op["p"]).clear()
+                    self.sketch(op["p"]).clear()
             elif isinstance(e, Infer) and e.player_id in self.room.players:
                 infer[e.player_id] = self.room.round
         return infer
 
-    def _sketch(self, player_id: str) -> Sketch:
+    def sketch(self, player_id: str) -> Sketch:
         sketch = self.sketches.get(player_id)
         if sketch is None:
             sketch = self.sketches[player_id] = Sketch()
@@ -261,6 +261,7 @@ class RoomActor:
         for pid, round_no, top in guesses:
             p = room.players.get(pid)
             if p is not None:
+                top = top if p.strokes else []  # an empty drawing has no guesses
                 effects += room.apply_guess(now, pid, round_no, p.seq, p.last_update_at, top)
         # every guess first (one frame), then what they caused (recognitions)
         return sorted(effects, key=lambda e: not isinstance(e, Guessed))
@@ -277,7 +278,7 @@ class RoomActor:
     async def _end_round(self, now: int) -> list[Effect]:
         room = self.room
         finals = await self.owners.runner.final(
-            {p.id: self.sketches.get(p.id) or Sketch() for p in room.seated()}
+            {p.id: self.sketches[p.id] if p.strokes else None for p in room.seated()}
         )
         effects: list[Effect] = []
         # updates that arrived before the deadline count even if the AI had not seen them yet
@@ -488,14 +489,14 @@ class Owners:
             return
         self.ticks += 1
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
+        found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
         try:
-            tops = await self.runner.guesses([actor.sketches[pid] for actor, pid, _ in jobs])
+            tops = await self.runner.guesses([actor.sketch(pid) for actor, pid, _ in jobs])
         except Exception:
             log.exception("inference failed for a batch of %d", len(jobs))
-            tops = []
-        found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
-        for (actor, pid, rnd), top in zip(jobs, tops, strict=False):
-            found.setdefault(actor.code, []).append((pid, rnd, top))
+        else:
+            for (actor, pid, rnd), top in zip(jobs, tops, strict=True):
+                found.setdefault(actor.code, []).append((pid, rnd, top))
         commits = []
         for actor, effects, _ in work:
             if actor.stopped:

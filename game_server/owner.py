@@ -110,6 +110,7 @@ class RoomActor:
         self.room = room
         self.cursor = cursor  # the last applied command of the stream
         self._saved_cursor = cursor
+        self._after = cursor  # the last stream command read
         self.inbox: list[Item] = []
         self.senders: set[str] = set()  # local connections whose commands this tick applies
         self.stopped = False
@@ -155,11 +156,16 @@ class RoomActor:
         self.inbox.append(item)
         self.owners.wake()
 
+    async def read_backlog(self) -> None:
+        """Before the fast path opens: the commands already waiting in the stream come first."""
+        for msg_id, cmd in await self.store.read_commands(self.code, self._after, block_ms=None):
+            self.submit(cmd, msg_id)
+            self._after = msg_id
+
     async def _read_commands(self) -> None:
-        after = self.cursor
         while True:
             try:
-                entries = await self.store.read_commands(self.code, after, block_ms=1000)
+                entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -167,7 +173,7 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             for msg_id, cmd in entries:
-                after = msg_id
+                self._after = msg_id
                 self.submit(cmd, msg_id)
 
     async def _renew(self) -> None:
@@ -525,7 +531,9 @@ class Owners:
         # commands of this process's sockets were not stored: tell their senders (commands of
         # other processes stay in the stream for the next owner)
         error = dumps(protocol.error_message("unavailable", "the game store is unavailable; retry"))
-        self.deliver(actor.code, [({"to": c, "kind": "error"}, error) for c in actor.senders])
+        waiting = {i[0].conn for i in actor.inbox if isinstance(i, tuple) and i[1] is None}
+        conns = actor.senders | waiting
+        self.deliver(actor.code, [({"to": c, "kind": "error"}, error) for c in sorted(conns)])
         if isinstance(exc, Fenced):
             log.warning("room %s: fenced off (another process owns it)", actor.code)
             await self.dropped(actor, release=False)
@@ -581,9 +589,11 @@ class Owners:
             room = Room.from_dict(state, self.settings, self.runner.labels, rng=self.rng)
             room.replay_ink(ink)
             actor = RoomActor(self, code, lease, room, cmd_id)
+            await actor.read_backlog()
             self.actors[code] = actor
             log.info("room %s: owned by %s (epoch %d)", code, self.proc_id, lease.epoch)
             actor.start()
+            self.wake()  # its first tick: refresh guesses, persist, arm its timers
         finally:
             self._claiming.discard(code)
 

@@ -21,7 +21,7 @@ from game_server import __version__
 from game_server.config import Settings
 from game_server.metrics import Metrics, metrics_endpoint
 from game_server.node import Node
-from game_server.protocol import is_room_code
+from game_server.protocol import CLOSE_CODES, CLOSE_UNAVAILABLE, MIN_ROUNDS, is_room_code
 from game_server.rules import utc_day
 from game_server.ws import websocket_endpoint
 
@@ -80,6 +80,17 @@ async def leaderboard(request: Request) -> Response:
     return JSONResponse({"period": period, "entries": entries})
 
 
+async def client_config(request: Request) -> Response:
+    """The limits and close codes the browser must know (docs/protocol.md)."""
+    settings: Settings = request.app.state.settings
+    return JSONResponse(
+        {
+            "limits": {**settings.public(), "min_rounds": MIN_ROUNDS},
+            "close_codes": {c.name: c.code for c in CLOSE_CODES},
+        }
+    )
+
+
 async def room_page(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if not is_room_code(request.path_params["code"].upper()):
@@ -93,7 +104,7 @@ async def ws_route(websocket: WebSocket) -> None:
         await websocket.send_json(
             {"type": "error", "code": "unavailable", "message": "the server is not ready"}
         )
-        await websocket.close(code=1011)
+        await websocket.close(code=CLOSE_UNAVAILABLE)
         return
     await websocket_endpoint(websocket)
 
@@ -159,6 +170,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         Route("/healthz", healthz),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/leaderboard", leaderboard),
+        Route("/api/config", client_config),
         *([Route("/metrics", metrics_endpoint)] if settings.metrics_enabled else []),
         Route("/r/{code}", room_page),
         WebSocketRoute("/ws", ws_route),

@@ -57,7 +57,7 @@ class _NodeCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         node = self._node_of()
-        conns = sum(node.connections_per_ip.values()) if node is not None else 0
+        conns = node.addresses.count() if node is not None else 0
         owned = len(node.owners.actors) if node is not None else 0
         local = len(node.hub.rooms()) if node is not None else 0
         yield GaugeMetricFamily(

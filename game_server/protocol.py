@@ -13,22 +13,73 @@ import json
 import math
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from game_server.config import Settings
 
-# Close codes (docs/protocol.md, "Close codes").
+# Close codes: each number is defined here once, and CLOSE_CODES names and explains every one
+# (the browser gets the names from GET /api/config; docs/protocol.md's table is generated).
 CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_TOO_LARGE = 1009  # sent by the WebSocket layer (uvicorn's ws_max_size)
+CLOSE_UNAVAILABLE = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_KICKED = 4001
 CLOSE_REPLACED = 4002
 CLOSE_TOO_MANY_CONNECTIONS = 4003
 CLOSE_SLOW_CONSUMER = 4004
+CLOSE_JOIN_TIMEOUT = 4005  # no successful join within DOODLE_JOIN_TIMEOUT_SECONDS
 CLOSE_RATE_LIMIT = CLOSE_POLICY  # rate-limit abuse: the standard policy-violation code
+
+
+class CloseCode(NamedTuple):
+    name: str
+    code: int
+    meaning: str
+
+
+CLOSE_CODES = (
+    CloseCode("normal", CLOSE_NORMAL, "normal close (after `leave`)"),
+    CloseCode(
+        "policy",
+        CLOSE_POLICY,
+        "policy violation: sustained rate-limit abuse (do not reconnect at once)",
+    ),
+    CloseCode(
+        "too_large",
+        CLOSE_TOO_LARGE,
+        "frame larger than `DOODLE_MAX_MESSAGE_BYTES` (enforced by the WebSocket layer)",
+    ),
+    CloseCode(
+        "unavailable",
+        CLOSE_UNAVAILABLE,
+        "the server cannot play (its model is not loaded; after an `error` `unavailable`) or"
+        " failed unexpectedly: reconnect later",
+    ),
+    CloseCode(
+        "service_restart",
+        CLOSE_SERVICE_RESTART,
+        "service restart: the server is stopping (after `server_shutdown`); reconnect and resume",
+    ),
+    CloseCode("kicked", CLOSE_KICKED, "kicked by the host"),
+    CloseCode(
+        "replaced", CLOSE_REPLACED, "seat taken over by a newer connection (resume elsewhere)"
+    ),
+    CloseCode(
+        "too_many_connections", CLOSE_TOO_MANY_CONNECTIONS, "too many connections from this address"
+    ),
+    CloseCode(
+        "slow_consumer", CLOSE_SLOW_CONSUMER, "client too slow: its outgoing queue overflowed"
+    ),
+    CloseCode(
+        "join_timeout",
+        CLOSE_JOIN_TIMEOUT,
+        "no successful `join` within `DOODLE_JOIN_TIMEOUT_SECONDS` of opening the socket",
+    ),
+)
+MIN_ROUNDS = 1  # the fewest rounds a host may choose (the most: ``Settings.max_rounds``)
 
 MAX_T_MS = 3_600_000
 ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -304,7 +355,7 @@ def _join(obj: dict[str, Any], s: Settings) -> Join:
 
 def _settings(obj: dict[str, Any], s: Settings) -> SettingsMsg:
     return SettingsMsg(
-        rounds=_int_in(obj, "rounds", 1, s.max_rounds, "settings"),
+        rounds=_int_in(obj, "rounds", MIN_ROUNDS, s.max_rounds, "settings"),
         seconds=_int_in(obj, "seconds", s.min_round_seconds, s.max_round_seconds, "settings"),
     )
 

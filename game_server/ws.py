@@ -56,6 +56,8 @@ class Connection:
         )
         self._join_reply: asyncio.Future[tuple[dict[str, Any], Any]] | None = None
         self._closing = False
+        self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
         s = node.settings
         self._limiter = MessageLimiter(
             s.messages_per_second,
@@ -141,15 +143,35 @@ class Connection:
                 await self.ws.close(code=close)
                 return
 
+    @property
+    def idle(self) -> bool:
+        """Neither joined nor joining a room (the first to go when its address is full)."""
+        return self.player_id is None and self._not_joining.is_set() and not self._closing
+
+    def evict(self) -> None:
+        """Make room for a newer socket of this address: close with 4003."""
+        self.metrics.refused("too_many_connections")
+        self._enqueue(None, protocol.CLOSE_TOO_MANY_CONNECTIONS)
+
+    async def _close_if_not_joined(self) -> None:
+        """Close the socket (4005) if it has not joined within ``join_timeout_seconds``: an
+        idle socket holds a file descriptor and a place in its address's limit."""
+        await asyncio.sleep(self.settings.join_timeout_seconds)
+        await self._not_joining.wait()  # a join in flight: its reply decides
+        if self.player_id is None:
+            log.info("conn %s: closed, no join within the join timeout", self.conn_id)
+            self._enqueue(None, protocol.CLOSE_JOIN_TIMEOUT)
+
     # ------------------------------------------------------------------ incoming
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._writer(), name=f"ws-out-{self.conn_id}")
         reader = asyncio.create_task(self._reader(), name=f"ws-in-{self.conn_id}")
+        deadline = asyncio.create_task(self._close_if_not_joined(), name=f"ws-j-{self.conn_id}")
         try:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (reader, writer):
+            for t in (reader, writer, deadline):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
@@ -214,8 +236,9 @@ class Connection:
     async def _join(self, msg: protocol.Join) -> None:
         if self.player_id is not None or self._join_reply is not None:
             raise ProtocolError("already_joined", "this connection already joined", "join")
-        if not self.node.allow_join_attempt(self.ip):
+        if not await self.node.addresses.allow_join_attempt(self.ip, self.node.clock.now_ms()):
             raise ProtocolError("rate_limited", "too many join attempts; wait a minute", "join")
+        self._not_joining.clear()
         try:
             if msg.resume is not None:
                 code = protocol.room_of_resume_token(msg.resume)
@@ -230,6 +253,8 @@ class Connection:
                 await self._quickplay(msg)
         finally:
             self._join_reply = None
+            self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
         store = self.node.store
@@ -307,16 +332,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         log.warning("WebSocket refused: origin %r not allowed", ws.headers.get("origin"))
         await ws.close(code=protocol.CLOSE_POLICY)  # before accept: HTTP 403
         return
-    ip = ws.client.host if ws.client else "?"
     await ws.accept()
-    if node.connections_per_ip[ip] >= settings.max_connections_per_ip:
+    conn = Connection(node, ws)
+    if not await node.addresses.admit(conn.ip, conn):
         metrics_of(ws.app).refused("too_many_connections")
         await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
         return
-    node.connections_per_ip[ip] += 1
     try:
-        await Connection(node, ws).run()
+        await conn.run()
     finally:
-        node.connections_per_ip[ip] -= 1
-        if node.connections_per_ip[ip] <= 0:
-            del node.connections_per_ip[ip]
+        await node.addresses.release(conn.ip, conn)

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,80 +22,40 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from game_server import harness
 from game_server.config import Settings
+from game_server.harness import ServerProcess
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round, recognized_points
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE_MS = 1000
 
 
-@dataclass
-class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    port: int
-    proc_id: str
-    log: Path
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-4000:]
-
-
-async def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "REDIS_URL": str(settings.redis_url),
-            "DOODLE_REDIS_PREFIX": settings.redis_prefix,
-            "DOODLE_LEASE_MS": str(LEASE_MS),
-            "DOODLE_PROMPTS": ",".join(prompts),
-            "DOODLE_INTERMISSION_SECONDS": "0.2",
-            "DOODLE_TICK_MS": "5",
-        }
-    )
-    proc = _spawn(port, env, log)
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited at start-up:\n{_tail(log)}")
-            try:
-                r = await client.get(f"http://127.0.0.1:{port}/healthz")
-                if r.status_code == 200:
-                    return ServerProcess(proc, port, r.json()["process"], log)
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"server did not become ready:\n{_tail(log)}")
-            await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+async def start_server(
+    settings: Settings,
+    prompts: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    soft_nofile: int | None = None,
+) -> ServerProcess:
+    """A real ``python -m game_server`` on a free port (:func:`game_server.harness.start_server`);
+    ``settings.redis_url`` None: it starts its embedded Redis (keeping no data). ``env``: more
+    ``DOODLE_*`` settings; ``soft_nofile``: start it with that soft open-files limit."""
+    full: dict[str, str | None] = {
+        "REDIS_URL": settings.redis_url,
+        "DOODLE_REDIS_PREFIX": settings.redis_prefix,
+        "DOODLE_LEASE_MS": str(LEASE_MS),
+        "DOODLE_PROMPTS": ",".join(prompts),
+        "DOODLE_INTERMISSION_SECONDS": "0.2",
+        "DOODLE_TICK_MS": "5",
+        "DOODLE_LOG_LEVEL": "info",
+        "DOODLE_DATA_DIR": "",
+        **(env or {}),
+    }
+    wrapper: tuple[str, ...] = ()
+    if soft_nofile is not None:
+        wrapper = ("sh", "-c", f'ulimit -Sn {soft_nofile} && exec "$@"', "sh")
+    return await asyncio.to_thread(harness.start_server, full, log, wrapper=wrapper)
 
 
 @pytest.fixture
@@ -109,10 +64,10 @@ async def cluster(
 ) -> AsyncIterator[Callable[[int], Any]]:
     procs: list[ServerProcess] = []
 
-    async def start(n: int) -> list[ServerProcess]:
+    async def start(n: int, env: dict[str, str] | None = None) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log")
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log", env)
                 for i in range(len(procs), len(procs) + n)
             )
         )
@@ -120,15 +75,7 @@ async def cluster(
         return list(started)
 
     yield start
-    for p in procs:
-        if p.proc.poll() is None:
-            p.proc.terminate()
-    for p in procs:
-        try:
-            p.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.proc.kill()
-            p.proc.wait()
+    await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
 
 
 async def lease_of(settings: Settings, code: str) -> str | None:
@@ -164,7 +111,7 @@ async def test_players_on_different_processes_play_one_game(
         await ada.join("ada", room=code)
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner is not None and owner.split()[0] in (a.proc_id, b.proc_id)
+        assert owner is not None and owner.split()[0] in (a.process_id, b.process_id)
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await bob.send({"type": "start"})
@@ -193,7 +140,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await ada.join("ada", room=code)  # ada's join makes process a the owner
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner == f"{a.proc_id} 1"
+        assert owner == f"{a.process_id} 1"
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await ada.send({"type": "start"})
@@ -210,8 +157,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await ada.settle("r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait()
+        a.kill()
         assert await asyncio.wait_for(ada.closed, 30) != 1000
 
         # ada reconnects to another live process with her resume token
@@ -233,7 +179,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         new_owner = await lease_of(settings, code)
         assert new_owner is not None
         proc, epoch = new_owner.split()
-        assert proc in (b.proc_id, c.proc_id) and int(epoch) == 2
+        assert proc in (b.process_id, c.process_id) and int(epoch) == 2
 
         # the round goes on: both finish their drawings and are recognized
         ada.seq = 1000
@@ -256,6 +202,51 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await bob.close()
 
 
+async def test_per_address_limits_are_global_and_idle_sockets_go_first(
+    cluster: Callable[[int, dict[str, str]], Any], settings: Settings
+) -> None:
+    env = {
+        "DOODLE_MAX_CONNECTIONS_PER_IP": "4",
+        "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "3",
+        "DOODLE_JOIN_TIMEOUT_SECONDS": "300",  # idle sockets stay until this test closes them
+    }
+    a, b = await cluster(2, env)
+    code = await new_room(a)
+    clients: list[GameClient] = []
+
+    async def connect(server: ServerProcess) -> GameClient:
+        client = await GameClient.connect(server.ws_url)
+        clients.append(client)
+        await client.send({"type": "ping"})
+        await client.wait("pong")  # admitted (a refused socket is closed before any pong)
+        return client
+
+    try:
+        ada = await connect(a)
+        await ada.join("ada", room=code)
+        bob = await connect(b)
+        await bob.join("bob", room=code)
+        idle = [await connect(a) for _ in range(2)]  # 127.0.0.1 holds 4 sockets, 2 processes
+        # counted over both processes: b has no idle socket of the address to let go
+        extra = await GameClient.connect(b.ws_url)
+        clients.append(extra)
+        assert await asyncio.wait_for(extra.closed, 30) == 4003
+        # a real player arriving at a: the oldest idle socket makes room, not the newcomer
+        carol = await connect(a)
+        assert await asyncio.wait_for(idle[0].closed, 30) == 4003
+        await carol.join("carol", room=code)  # the 3rd join of the address, on any process
+        refused = await idle[1].join_or_error("eve", room=code)  # the 4th
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        for player in (ada, bob, carol):  # joined players are never closed by the limits
+            player.mark("check")
+            await player.send({"type": "ping"})
+            await player.wait("pong", cursor="check")
+            assert not player.closed.done()
+    finally:
+        for client in clients:
+            await client.close()
+
+
 def between(client: GameClient, first: str, last: str) -> list[dict[str, Any]]:
     """The messages ``client`` got from its first ``first`` to its first ``last``."""
     kinds = [m["type"] for m in client.messages]
@@ -274,7 +265,7 @@ async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
         await bob.join("bob", room=code)
         await watch_a.join("wa", room=code, spectator=True)
         await watch_b.join("wb", room=code, spectator=True)
-        assert await lease_of(settings, code) == f"{a.proc_id} 1"
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
         await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
         await ada.send({"type": "start"})
         await play_round([ada, bob], recognizable, 1)
@@ -296,7 +287,7 @@ async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
 
 def nginx_site(upstreams: list[int], port: int) -> str:
     """The shipped nginx configuration, pointed at this test's processes and port."""
-    site = (REPO / "deploy" / "nginx" / "doodle-arena.conf").read_text()
+    site = (harness.REPO / "deploy" / "nginx" / "doodle-arena.conf").read_text()
     servers = "".join(f"\n    server 127.0.0.1:{p};" for p in upstreams)
     site, n = re.subn(r"(\n    server 127\.0\.0\.1:\d+;)+", servers, site)
     assert n == 2, "both upstream blocks list the servers"
@@ -321,7 +312,7 @@ async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Any]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     async def start(upstreams: list[int]) -> str:
-        port = free_port()
+        port = harness.free_port()
         tmp = tmp_path / "nginx"
         tmp.mkdir()
         temp = " ".join(
@@ -384,7 +375,7 @@ async def test_nginx_routes_every_socket_of_a_room_to_one_process(
             lease = await lease_of(settings, code)
             assert lease is not None
             owners.append(lease.split()[0])
-        assert set(owners) <= {a.proc_id, b.proc_id}
+        assert set(owners) <= {a.process_id, b.process_id}
     finally:
         for c in clients:
             await c.close()

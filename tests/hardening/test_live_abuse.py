@@ -79,6 +79,7 @@ async def test_hostile_clients_cannot_disturb_a_running_game(
         messages_per_second=100_000,  # let every hostile frame reach the parser
         message_burst=100_000,
         join_attempts_per_minute=10_000,
+        join_timeout_seconds=600,  # mallory stays unjoined for the whole game
     )
     frames = hostile_frames(s, HOSTILE_FRAMES)
     assert len(frames) == HOSTILE_FRAMES
@@ -281,6 +282,14 @@ async def test_connections_per_address_are_capped(settings: Settings, server_fac
             for c in clients:
                 await c.send({"type": "ping"})
                 await c.wait("pong")
+            # at the limit, a newcomer closes the address's oldest socket that has not joined
+            newcomer = await connect(srv.ws_url)
+            clients.append(newcomer)
+            code = await asyncio.wait_for(clients[0].closed, 30)
+            assert code == protocol.CLOSE_TOO_MANY_CONNECTIONS
+            for c in clients[1:]:
+                await c.join(f"p{len(c.messages)}")
+            # every socket of the address has joined: a newcomer is refused
             extra = await connect(srv.ws_url)
             clients.append(extra)
             code = await asyncio.wait_for(extra.closed, 30)

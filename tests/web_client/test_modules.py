@@ -58,7 +58,11 @@ PURE_CHECKS = """async () => {
     countdown: [0, 200, 1000, 65000].map(formatCountdown),
     remaining: clock.remaining(16000),
     backoff: [1, 2, 3, 4, 5, 6, 9].map((a) => backoffDelay(a, () => 0.5)),
-    names: ['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), ''].map(cleanName),
+    names: [
+      ...['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), '']
+        .map((n) => cleanName(n, 24)),
+      ...['x'.repeat(8), 'x'.repeat(9)].map((n) => cleanName(n, 8)),
+    ],
     html: h('li', {}, '<img src=x onerror=alert(1)>').innerHTML,
     drawing: room.drawings.get('p2'),
     guess: room.guesses.get('p2'),
@@ -92,7 +96,7 @@ async def test_pure_modules(
     assert r["countdown"] == ["0:00", "0:01", "0:01", "1:05"]
     assert r["remaining"] == 10000
     assert r["backoff"] == [500, 1000, 2000, 4000, 8000, 10000, 10000]
-    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None]
+    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None, "x" * 8, None]
     assert r["html"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert r["drawing"] == [[[1, 1, 0], [2, 2, 5]]]
     assert r["guess"] == {"seq": 4, "guesses": [{"label": "cat", "p": 0.5}]}

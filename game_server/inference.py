@@ -1,8 +1,10 @@
 """Running the classifier for live guesses without stalling the event loop.
 
-Each player's drawing is kept, as the AI sees it, in a :class:`Sketch` that follows the ink ops
-(``apply_points`` / ``undo`` / ``clear``) and renders the 28x28 image on demand. Once per tick
-the owners of this process hand every sketch that changed, across all their rooms, to
+Each player's drawing is kept, as the AI sees it, in a :class:`Sketch`
+(``model.IncrementalRaster``: the exact incremental rasterizer, pixel-identical to
+``model.drawing_to_image``) that follows the ink ops (``apply_points`` / ``undo`` / ``clear``)
+and renders the 28x28 image on demand, redoing only what changed since the last image. Once
+per tick the owners of this process hand every sketch that changed, across all their rooms, to
 :meth:`InferenceRunner.guesses`: one batch rendered and classified with ONE model call in a
 dedicated worker thread (numpy releases the GIL), so the event loop keeps serving sockets.
 """
@@ -21,42 +23,13 @@ import numpy as np
 import numpy.typing as npt
 
 from game_server.rules import FinalGuess
+from model import IncrementalRaster as Sketch
+
+__all__ = ["InferenceRunner", "Sketch", "classify", "png_base64", "top_guesses"]
 
 log = logging.getLogger("game_server.inference")
 
 TOP_K = 3
-
-
-class Sketch:
-    """One player's drawing as the model sees it: strokes of ``[[xs], [ys]]``.
-
-    ``image()`` renders the whole drawing with ``model.drawing_to_image``; the exact incremental
-    rasterizer (``model.IncrementalRaster``) has the same methods and pixels.
-    """
-
-    __slots__ = ("_strokes",)
-
-    def __init__(self) -> None:
-        self._strokes: list[tuple[list[float], list[float]]] = []
-
-    def apply_points(self, stroke: int, points: Sequence[Sequence[float]]) -> None:
-        if stroke == len(self._strokes):
-            self._strokes.append(([], []))
-        xs, ys = self._strokes[stroke]
-        xs.extend(p[0] for p in points)
-        ys.extend(p[1] for p in points)
-
-    def undo(self) -> None:
-        if self._strokes:
-            self._strokes.pop()
-
-    def clear(self) -> None:
-        self._strokes = []
-
-    def image(self) -> npt.NDArray[np.uint8]:
-        from model import drawing_to_image
-
-        return drawing_to_image([[xs, ys] for xs, ys in self._strokes])
 
 
 def classify(classifier: Any, sketches: Sequence[Sketch]) -> tuple[Any, Any]:

@@ -424,23 +424,29 @@ class Owners:
         self.events_ready = events_ready
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._claim_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
         self.rng = random.Random(secrets.randbits(64))
-        self.ticks = 0
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="claim"),
-            asyncio.create_task(self._tick_loop(), name="tick"),
-        ]
+        self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Stop claiming; a last tick applies, stores and announces what is in the inboxes
+        (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
+        if self._claim_task is not None:
+            self._claim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._claim_task
+        if self._tick_task is not None:
+            self._closing = True
+            self._work.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._tick_task
         for actor in list(self.actors.values()):
             await actor.stop(release=True)
         self.actors.clear()
@@ -474,6 +480,8 @@ class Owners:
                 await self.tick()
             except Exception:
                 log.exception("a tick failed")
+            if self._closing:
+                return
 
     def _until_next_timer(self) -> float | None:
         wakes = [a.room.next_wakeup() for a in self.actors.values()]
@@ -493,7 +501,6 @@ class Owners:
             work.append((actor, effects, actor.follow(effects)))
         if not work:
             return
-        self.ticks += 1
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
         found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
         try:

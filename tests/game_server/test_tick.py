@@ -216,3 +216,26 @@ async def test_a_room_taken_over_ticks_without_waiting_for_input(owners: Owners)
         assert frame.guess_seq("p1") == 1
     finally:
         await other.close()
+
+
+async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) -> None:
+    code = "TICKFFFF"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    await owners.dropped(actor, release=True)
+    other = Owners(
+        owners.settings, owners.store, owners.clock, owners.runner, "proc1", list, lambda c, e: None
+    )
+    other.start()
+    await other.ensure(code)
+    # the process shuts down right after its sockets closed: their disconnects are not lost
+    actor = other.local(code)
+    assert actor is not None
+    actor.submit(protocol.Command(f"{PROC}:2", other.clock.now_ms(), protocol.Disconnect()))
+    await other.close()
+    loaded = await owners.store.load_room(code)
+    assert loaded is not None
+    bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
+    assert bob["conn"] is None and bob["disconnected_at"] is not None

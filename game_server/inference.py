@@ -18,12 +18,13 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from game_server.rules import FinalGuess, Stroke
+from game_server.rules import FinalGuess, Guess, Stroke
 
 log = logging.getLogger("game_server.inference")
 
@@ -43,7 +44,7 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Result:
     request: Request
-    guesses: list[dict[str, Any]]
+    guess: Guess
 
 
 def to_model_drawing(strokes: Sequence[Stroke]) -> list[list[list[float]]]:
@@ -130,7 +131,8 @@ class InferenceRunner:
             for (req, deliver), row in zip(batch, probs, strict=True):
                 try:
                     empty = not any(req.drawing)
-                    deliver(Result(req, [] if empty else top_guesses(self.labels, row)))
+                    guesses = [] if empty else top_guesses(self.labels, row)
+                    deliver(Result(req, Guess(guesses, partial(self.classifier.recognizes, row))))
                 except Exception:
                     log.exception("delivering a guess failed")
 
@@ -148,6 +150,7 @@ class InferenceRunner:
             empty = not any(drawings[pid])
             out[pid] = FinalGuess(
                 guesses=[] if empty else top_guesses(self.labels, probs[i]),
+                recognizes=partial(self.classifier.recognizes, probs[i]),
                 image=png_base64(images[i]),
             )
         return out

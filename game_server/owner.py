@@ -206,7 +206,7 @@ class RoomActor:
                     r: Result = value
                     req = r.request
                     effects += room.apply_guess(
-                        now, req.player_id, req.round_no, req.seq, req.at, r.guesses
+                        now, req.player_id, req.round_no, req.seq, req.at, r.guess
                     )
             if now >= next_dead_check:
                 effects += await self._check_dead(now)
@@ -243,9 +243,7 @@ class RoomActor:
         for p in room.seated():
             final = finals.get(p.id)
             if final and final.guesses and p.recognized_elapsed is None and p.last_update_at:
-                effects += room.apply_guess(
-                    now, p.id, room.round, p.seq, p.last_update_at, final.guesses
-                )
+                effects += room.apply_guess(now, p.id, room.round, p.seq, p.last_update_at, final)
         return effects + room.end_round(now, finals)
 
     def _apply(self, now: int, cmd: dict[str, Any]) -> list[Effect]:

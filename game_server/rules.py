@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +80,18 @@ Effect = Broadcast | Send | Infer | InkOp | Award
 
 
 @dataclass(frozen=True, slots=True)
-class FinalGuess:
-    """The AI's verdict on a player's final drawing of a round."""
+class Guess:
+    """The AI's verdict on a drawing: its top guesses, and the model's recognition rule on
+    it (``recognizes(label)``: ``Classifier.recognizes`` on the drawing's probabilities)."""
 
     guesses: list[dict[str, Any]]
+    recognizes: Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FinalGuess(Guess):
+    """The AI's verdict on a player's final drawing of a round."""
+
     image: str  # base64 PNG of the 28x28 image the AI saw
 
 
@@ -673,7 +681,7 @@ class Room:
         round_no: int,
         seq: int,
         at: int,
-        guesses: list[dict[str, Any]],
+        guess: Guess,
     ) -> list[Effect]:
         """The AI's top guesses for ``player_id``'s drawing as of update ``seq`` (which arrived
         at ``at``). Broadcasts the guess; recognizes the player when it matches the prompt."""
@@ -682,19 +690,18 @@ class Room:
             return []
         if p.recognized_elapsed is not None:
             return []
+        guesses = guess.guesses
         p.guess = {"seq": seq, "guesses": guesses}
         effects: list[Effect] = [
             Broadcast({"type": "guess", "player_id": p.id, "seq": seq, "guesses": guesses})
         ]
-        top = guesses[0] if guesses else None
         assert self.deadline is not None
         # only a verdict on the drawing as it is now recognizes it (the drawing gets locked as
         # it is); a stale guess is shown, and the pending newer request decides
         if (
             seq == p.seq
-            and top is not None
-            and top["label"] == self.prompt
-            and top["p"] >= self.settings.recognition_confidence
+            and self.prompt is not None
+            and guess.recognizes(self.prompt)
             and at < self.deadline
         ):
             first = not self.any_recognized

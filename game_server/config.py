@@ -128,7 +128,7 @@ class Settings:
     rate_limit_window_seconds: float = setting("DOODLE_RATE_LIMIT_WINDOW_SECONDS", 10.0, "the window of `DOODLE_RATE_LIMIT_STRIKES`", minimum=0.1)
     metrics_enabled: bool = setting("DOODLE_METRICS", True, "serve Prometheus metrics at `/metrics`")
     shutdown_grace_seconds: float = setting("DOODLE_SHUTDOWN_GRACE_SECONDS", 3.0, "on SIGTERM, how long to wait for players to be told and disconnected", minimum=0)
-    recognition_confidence: float = setting("DOODLE_RECOGNITION_CONFIDENCE", 0.30, "probability the AI's top guess needs to recognize a drawing (above 1: never, as `bench.load` uses)", minimum=0)
+    recognition_threshold: float | None = setting("DOODLE_RECOGNITION_THRESHOLD", None, "overrides the threshold of the model artifact's calibrated recognition rule (unset: the artifact's own; above 1: never recognize, as `bench.load` uses)", minimum=0)
     prompts: tuple[str, ...] = setting("DOODLE_PROMPTS", (), "comma-separated model labels to deal prompts from (unset: all labels)")
     tick_ms: int = setting("DOODLE_TICK_MS", 25, "a room's owner handles what arrived during one tick as one batch: commands, one batched inference, one persist, one frame (no tick when idle)", minimum=1)
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)

@@ -17,12 +17,13 @@ import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from game_server.rules import FinalGuess
+from game_server.rules import NO_GUESS, FinalGuess, Guess
 from model import IncrementalRaster as Sketch
 
 __all__ = ["InferenceRunner", "Sketch", "classify", "png_base64", "top_guesses"]
@@ -65,7 +66,7 @@ class InferenceRunner:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def guesses(self, sketches: Sequence[Sketch]) -> list[list[dict[str, Any]]]:
+    async def guesses(self, sketches: Sequence[Sketch]) -> list[Guess]:
         """The top guesses of each (non-empty) sketch: one batch, one model call."""
         if not sketches:
             return []
@@ -73,7 +74,10 @@ class InferenceRunner:
         probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
         self.batches += 1
         self.inferred += len(sketches)
-        return [top_guesses(self.labels, row) for row in probs]
+        return [
+            Guess(top_guesses(self.labels, row), partial(self.classifier.recognizes, row))
+            for row in probs
+        ]
 
     async def final(self, sketches: dict[str, Sketch | None]) -> dict[str, FinalGuess]:
         """The AI's verdict (top guesses + image) on each final drawing of a round (``None``:
@@ -83,7 +87,14 @@ class InferenceRunner:
         probs, images = await loop.run_in_executor(
             self._executor, classify, self.classifier, list(drawn.values())
         )
-        out = {pid: FinalGuess([], png_base64(np.zeros((28, 28), np.uint8))) for pid in sketches}
+        out = {
+            pid: FinalGuess([], NO_GUESS.recognizes, png_base64(np.zeros((28, 28), np.uint8)))
+            for pid in sketches
+        }
         for i, pid in enumerate(drawn):
-            out[pid] = FinalGuess(top_guesses(self.labels, probs[i]), png_base64(images[i]))
+            out[pid] = FinalGuess(
+                top_guesses(self.labels, probs[i]),
+                partial(self.classifier.recognizes, probs[i]),
+                png_base64(images[i]),
+            )
         return out

@@ -44,9 +44,11 @@ from game_server.config import Settings
 from game_server.frames import Event, Header, TickOutput, dumps, encode_event
 from game_server.inference import InferenceRunner, Sketch
 from game_server.rules import (
+    NO_GUESS,
     Archive,
     Broadcast,
     Effect,
+    Guess,
     Guessed,
     Infer,
     InkOp,
@@ -259,16 +261,14 @@ class RoomActor:
             sketch = self.sketches[player_id] = Sketch()
         return sketch
 
-    def apply_guesses(
-        self, now: int, guesses: list[tuple[str, int, list[dict[str, Any]]]]
-    ) -> list[Effect]:
+    def apply_guesses(self, now: int, guesses: list[tuple[str, int, Guess]]) -> list[Effect]:
         """Step 2: the AI's guesses (player, round drawn in, top guesses)."""
         room = self.room
         effects: list[Effect] = []
         for pid, round_no, top in guesses:
             p = room.players.get(pid)
             if p is not None:
-                top = top if p.strokes else []  # an empty drawing has no guesses
+                top = top if p.strokes else NO_GUESS  # an empty drawing has no guesses
                 effects += room.apply_guess(now, pid, round_no, p.seq, p.last_update_at, top)
         # every guess first (one frame), then what they caused (recognitions)
         return sorted(effects, key=lambda e: not isinstance(e, Guessed))
@@ -292,9 +292,7 @@ class RoomActor:
         for p in room.seated():
             final = finals.get(p.id)
             if final and final.guesses and p.recognized_elapsed is None and p.last_update_at:
-                effects += room.apply_guess(
-                    now, p.id, room.round, p.seq, p.last_update_at, final.guesses
-                )
+                effects += room.apply_guess(now, p.id, room.round, p.seq, p.last_update_at, final)
         return effects + room.end_round(now, finals)
 
     def _apply(self, now: int, cmd: protocol.Command) -> list[Effect]:
@@ -505,7 +503,7 @@ class Owners:
         if not work:
             return
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
-        found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
+        found: dict[str, list[tuple[str, int, Guess]]] = {}
         try:
             tops = await self.runner.guesses([actor.sketch(pid) for actor, pid, _ in jobs])
         except Exception:

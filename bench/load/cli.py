@@ -52,7 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--capacity",
         action="store_true",
-        help="spawned server never recognizes (DOODLE_RECOGNITION_CONFIDENCE=2), so every "
+        help="spawned server never recognizes (DOODLE_RECOGNITION_THRESHOLD=2), so every "
         "player keeps drawing; recognition is then judged client-side from the guesses "
         "(with --url, start that server with the same setting yourself)",
     )

@@ -53,7 +53,7 @@ def test_overrides_must_name_real_settings() -> None:
     ("name", "value", "problem"),
     [
         ("DOODLE_PORT", "70000", "<= 65535"),
-        ("DOODLE_RECOGNITION_CONFIDENCE", "-0.5", ">= 0"),
+        ("DOODLE_RECOGNITION_THRESHOLD", "-0.5", ">= 0"),
         ("DOODLE_COORDINATE_LIMIT", "nan", "finite"),
         ("DOODLE_LOG_JSON", "maybe", "1 or 0"),
         ("DOODLE_METRICS", "of", "1 or 0"),

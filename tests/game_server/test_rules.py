@@ -19,6 +19,7 @@ from game_server.rules import (
     Broadcast,
     Effect,
     FinalGuess,
+    Guess,
     Guessed,
     Infer,
     InkOp,
@@ -55,12 +56,15 @@ def join(room: Room, conn: str, name: str, now: int = T0, **kw: Any) -> tuple[st
     return welcome["player_id"], welcome["resume_token"]
 
 
-def guess(label: str, p: float) -> list[dict[str, Any]]:
-    return [{"label": label, "p": p}, {"label": "other", "p": 0.01}]
+def guess(label: str, p: float) -> Guess:
+    """Top guesses with ``label`` first; a rule that recognizes ``label`` when p >= 0.3."""
+    return Guess(
+        [{"label": label, "p": p}, {"label": "other", "p": 0.01}], lambda x: x == label and p >= 0.3
+    )
 
 
 def finals(room: Room) -> dict[str, FinalGuess]:
-    return {p.id: FinalGuess(guesses=[], image="") for p in room.seated()}
+    return {p.id: FinalGuess([], lambda _: False, image="") for p in room.seated()}
 
 
 def two_player_game(rounds: int = 2, seconds: int = 20) -> tuple[Room, str, str]:

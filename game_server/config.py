@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 _TRUE = ("1", "true", "yes", "on")
@@ -164,6 +164,9 @@ class Settings:
 
 
 def _parse(kind: Any, spec: Spec, raw: str) -> object:
+    optional = [a for a in get_args(kind) if a is not type(None)]
+    if len(optional) == 1 and len(get_args(kind)) == 2:  # ``X | None``: a set value is an X
+        kind = optional[0]
     if kind is bool:
         if raw.lower() in _TRUE + _FALSE:
             return raw.lower() in _TRUE

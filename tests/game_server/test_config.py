@@ -99,3 +99,8 @@ def test_public_settings_are_the_limits_the_browser_needs() -> None:
         public
     )
     assert not {"redis_url", "redis_prefix", "model_path", "allowed_origins"} & set(public)
+
+
+def test_an_optional_number_is_parsed_as_a_number() -> None:
+    assert Settings.from_env({}).recognition_threshold is None
+    assert Settings.from_env({"DOODLE_RECOGNITION_THRESHOLD": "2"}).recognition_threshold == 2.0

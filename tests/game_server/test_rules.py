@@ -124,7 +124,7 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # bob is guessed wrong, then recognized at 10 s without the first bonus
     room.points(T0 + 9000, "n:2", 1, 0, [[1, 1, 0], [9, 9, 5]])
     e = room.apply_guess(T0 + 9050, b, 1, 1, T0 + 9000, guess("nope", 0.99))
-    assert e == [Guessed(b, 1, guess("nope", 0.99))]
+    assert e == [Guessed(b, 1, guess("nope", 0.99).guesses)]
     assert not changes_state(e)
     room.points(T0 + 10_000, "n:2", 2, 1, [[2, 2, 1]])
     e = room.apply_guess(T0 + 10_050, b, 1, 2, T0 + 10_000, guess(prompt1, 0.5))

@@ -79,6 +79,19 @@ async def leaderboard(request: Request) -> Response:
     return JSONResponse({"period": period, "entries": entries})
 
 
+async def prompts(request: Request) -> Response:
+    """Prompt difficulty learned from play (difficulty.table), hardest first."""
+    node: Node | None = request.app.state.node
+    if node is None:
+        return _error(503, "unavailable", "the server is not ready")
+    try:
+        rows = await node.owners.prompts.table()
+    except Exception:
+        log.warning("prompt stats read failed", exc_info=True)
+        return _error(503, "unavailable", "the game store is unavailable; retry")
+    return JSONResponse({"prompts": rows})
+
+
 async def room_page(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if not is_room_code(request.path_params["code"].upper()):
@@ -154,6 +167,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         Route("/healthz", healthz),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/leaderboard", leaderboard),
+        Route("/api/prompts", prompts),
         *([Route("/metrics", metrics_endpoint)] if settings.metrics_enabled else []),
         Route("/r/{code}", room_page),
         WebSocketRoute("/ws", ws_route),

@@ -35,6 +35,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.hub import encode_event
 from game_server.inference import InferenceRunner, Request, Result
+from game_server.prompts import PromptBook
 from game_server.rules import (
     Award,
     Broadcast,
@@ -271,7 +272,9 @@ class RoomActor:
             if kind == "leave":
                 return room.leave(now, conn)
             if kind == "settings":
-                return room.change_settings(now, conn, cmd["rounds"], cmd["seconds"])
+                return room.change_settings(
+                    now, conn, cmd["rounds"], cmd["seconds"], cmd.get("mode"), cmd.get("difficulty")
+                )
             if kind == "start":
                 return room.start(now, conn)
             if kind == "play_again":
@@ -284,6 +287,8 @@ class RoomActor:
                 return room.undo(at, conn, cmd["seq"])
             if kind == "clear":
                 return room.clear(at, conn, cmd["seq"])
+            if kind == "chat":
+                return room.chat(at, conn, cmd["text"])
         except (KeyError, TypeError, ValueError):
             log.exception("room %s: malformed command %r", self.code, kind)
             return [Send(conn, protocol.error_message("internal", "could not apply that"))]
@@ -332,6 +337,8 @@ class RoomActor:
                 except (RedisError, OSError):
                     log.warning("room %s: award %s not posted yet", self.code, a["award_id"])
             room.awards_posted(posted)
+        if room.pending_stats:  # round records for prompt difficulty: the same, once per round
+            await self.owners.prompts.post(room)
         for e in effects:
             if isinstance(e, Infer):
                 self._request_inference(e.player_id)
@@ -385,6 +392,7 @@ class Owners:
         self._claiming: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.rng = random.Random(secrets.randbits(64))
+        self.prompts = PromptBook(store, runner.labels)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._claim_loop(), name="claim")
@@ -404,6 +412,7 @@ class Owners:
             await asyncio.sleep(period)
             try:
                 await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
+                await self.prompts.refresh_if_due(self.clock.now_ms())
                 for code in self.rooms_wanted():
                     await self.ensure(code)
             except asyncio.CancelledError:
@@ -438,6 +447,7 @@ class Owners:
                 return
             state, cmd_id, ink = loaded
             room = Room.from_dict(state, self.settings, self.runner.labels, rng=self.rng)
+            room.beliefs = self.prompts.beliefs
             room.replay_ink(ink)
             actor = RoomActor(self, code, lease, room, cmd_id)
             self.actors[code] = actor

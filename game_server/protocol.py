@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from game_server.config import Settings
+from game_server.difficulty import LEVELS
 
 # Close codes (docs/protocol.md, "Close codes").
 CLOSE_NORMAL = 1000
@@ -34,6 +35,8 @@ _ROOM_CODE_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}$")
 _RESUME_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}\\.[A-Za-z0-9_-]{{16,64}}$")
 _PLAYER_ID_RE = re.compile(r"^p[0-9]{1,6}$")
 _NAME_RE = re.compile(r"^[\w .'-]+$")
+MODES = ("draw", "beat")  # everyone draws / players take turns and race the AI (beat.py)
+MAX_CHAT_CHARS = 100
 
 
 class ProtocolError(Exception):
@@ -72,6 +75,13 @@ class Join:
 class SettingsMsg:
     rounds: int
     seconds: int
+    mode: str | None = None  # "draw" | "beat"; None keeps the room's
+    difficulty: str | None = None  # "easy" | "mixed" | "hard"; None keeps the room's
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,9 @@ class Ping:
     pass
 
 
-ClientMessage = Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping
+ClientMessage = (
+    Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping | Chat
+)
 
 
 def is_room_code(value: object) -> bool:
@@ -257,7 +269,29 @@ def _settings(obj: dict[str, Any], s: Settings) -> SettingsMsg:
     return SettingsMsg(
         rounds=_int_in(obj, "rounds", 1, s.max_rounds, "settings"),
         seconds=_int_in(obj, "seconds", s.min_round_seconds, s.max_round_seconds, "settings"),
+        mode=_choice(obj, "mode", MODES),
+        difficulty=_choice(obj, "difficulty", LEVELS),
     )
+
+
+def _choice(obj: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
+    value = _opt(obj, key, str, "settings", None)
+    if value is not None and value not in allowed:
+        raise ProtocolError("bad_message", f"settings: {key} must be one of {allowed}", "settings")
+    return value
+
+
+def _chat(obj: dict[str, Any], s: Settings) -> Chat:
+    """Plain text: NFC, whitespace runs collapsed, no control characters, 1..100 chars."""
+    raw = _field(obj, "text", str, "chat")
+    text = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not text:
+        raise ProtocolError("bad_chat", "chat text must not be empty", "chat")
+    if len(text) > MAX_CHAT_CHARS:
+        raise ProtocolError("bad_chat", f"chat text is at most {MAX_CHAT_CHARS} characters", "chat")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text):
+        raise ProtocolError("bad_chat", "chat text must be printable", "chat")
+    return Chat(text=text)
 
 
 def _seq(obj: dict[str, Any], ref: str) -> int:
@@ -288,4 +322,5 @@ _PARSERS: dict[str, Any] = {
     "play_again": lambda o, s: PlayAgain(),
     "leave": lambda o, s: Leave(),
     "ping": lambda o, s: Ping(),
+    "chat": _chat,
 }

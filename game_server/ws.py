@@ -189,6 +189,7 @@ class Connection:
         match msg:
             case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
                 cmd = {"k": "settings", "rounds": rounds, "seconds": seconds}
+                cmd.update(mode=msg.mode, difficulty=msg.difficulty)
             case protocol.Start():
                 cmd = {"k": "start"}
             case protocol.Points(seq=seq, stroke=stroke, points=points):
@@ -206,6 +207,8 @@ class Connection:
                 cmd = {"k": "play_again"}
             case protocol.Leave():
                 cmd = {"k": "leave"}
+            case protocol.Chat(text=text):  # "Beat the AI" guesses and chat (beat.py)
+                cmd = {"k": "chat", "text": text}
             case _:  # pragma: no cover - the parser returns only the types above
                 raise ProtocolError("bad_message", "unsupported message")
         await self._command(self.room, cmd)

@@ -245,6 +245,12 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         assert {r["player_id"]: r["score"] for r in game["ranking"]} == earned
         assert end2["scores"] == earned
         assert await leaderboard(b) == {"ada": earned[ada_id], "bob": earned[bob.player_id]}
+        # and in the prompts' difficulty: each round once, round 2 although its owner changed
+        async with httpx.AsyncClient() as client:
+            rows = (await client.get(f"{c.http_url}/api/prompts")).json()["prompts"]
+        played = {r["label"]: (r["rounds"], r["drawings"]) for r in rows if r["rounds"]}
+        start1 = (await bob.wait("round_started", round=1, cursor="p"))["prompt"]
+        assert played == {start1: (1, 2), start2["prompt"]: (1, 2)}
         print(f"failover: ada seated again {takeover_s:.2f} s after SIGKILL of the owner")
     finally:
         await ada.close()

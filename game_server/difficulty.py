@@ -5,9 +5,10 @@ and how many of them the AI recognized, with a histogram of the times to recogni
 (:data:`BUCKETS_MS`); store.py keeps the counts in Redis, once per round.
 
 Difficulty is ``1 - r`` where ``r`` is the posterior mean of the recognition rate under a Beta
-prior worth :data:`PRIOR_DRAWINGS` drawings, centred on the model's evaluation (per-class top-1 on
-the held-out test split, reports/evaluation.json) until play data outweighs it. The uncertainty is
-the posterior standard deviation: few plays, wide uncertainty.
+prior centred on the model's evaluation (per-class top-1 on the held-out test split,
+reports/evaluation.json), worth as many drawings as the evaluation had (2 to
+:data:`PRIOR_DRAWINGS`), so play data soon outweighs it; without a figure the prior is uniform.
+The uncertainty is the posterior standard deviation: few plays, wide uncertainty.
 
 Dealing samples each prompt's difficulty from its posterior (Thompson sampling: uncertain prompts
 land anywhere, so little-played prompts get explored) and then picks by level:
@@ -72,27 +73,35 @@ def median_ms(histogram: Sequence[int]) -> int | None:
     return None  # pragma: no cover - the loop always returns
 
 
-def load_seeds(path: Path = EVALUATION) -> dict[str, float]:
-    """Per-class recognition rate from the model's evaluation report (classes with test drawings;
-    {} without the report)."""
+Seed = tuple[float, int]  # the model's recognition rate of a class, and its test drawings
+
+
+def load_seeds(path: Path = EVALUATION) -> dict[str, Seed]:
+    """Per-class recognition rate and test count from the model's evaluation report (classes
+    with test drawings; {} without the report)."""
     try:
         report = json.loads(path.read_text())
         per_class = report["models"]["model"]["results"]["per_class"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    return {label: float(row["top1"]) for label, row in per_class.items() if row.get("n")}
+    return {
+        label: (float(row["top1"]), int(row["n"]))
+        for label, row in per_class.items()
+        if row.get("n")
+    }
 
 
-def posterior(stats: PromptStats | None, seed: float | None) -> tuple[float, float]:
+def posterior(stats: PromptStats | None, seed: Seed | None) -> tuple[float, float]:
     """Beta ``(alpha, beta)`` of a prompt's recognition rate."""
-    prior = 0.5 if seed is None else min(max(seed, 0.02), 0.98)
+    rate, weight = (0.5, 2.0) if seed is None else (seed[0], min(max(seed[1], 2), PRIOR_DRAWINGS))
+    prior = min(max(rate, 0.02), 0.98)
     n = stats.drawings if stats else 0
     k = stats.recognized if stats else 0
-    return PRIOR_DRAWINGS * prior + k, PRIOR_DRAWINGS * (1 - prior) + (n - k)
+    return weight * prior + k, weight * (1 - prior) + (n - k)
 
 
 def table(
-    labels: Sequence[str], stats: Mapping[str, PromptStats], seeds: Mapping[str, float]
+    labels: Sequence[str], stats: Mapping[str, PromptStats], seeds: Mapping[str, Seed]
 ) -> list[dict[str, Any]]:
     """One row per prompt for ``GET /api/prompts``, hardest first."""
     rows = []

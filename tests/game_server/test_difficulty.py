@@ -30,12 +30,20 @@ def test_median_comes_from_the_histogram_buckets() -> None:
 
 def test_seeds_come_from_the_evaluation_report() -> None:
     seeds = difficulty.load_seeds()
-    assert len(seeds) == 85 and all(0 <= v <= 1 for v in seeds.values())  # 2 without tests
-    assert seeds["The Eiffel Tower"] == pytest.approx(0.9239, abs=1e-4)
+    assert len(seeds) == 85 and all(0 <= r <= 1 and n > 0 for r, n in seeds.values())
+    assert seeds["The Eiffel Tower"] == (pytest.approx(0.9239, abs=1e-4), 92)
+
+
+def test_a_seed_weighs_as_much_as_its_test_drawings() -> None:
+    assert difficulty.posterior(None, None) == (1.0, 1.0)  # no figure: uniform
+    assert difficulty.posterior(None, (0.0, 1)) == pytest.approx((0.04, 1.96))  # 1 drawing: 2
+    assert difficulty.posterior(None, (0.75, 500)) == (3.0, 1.0)  # capped at PRIOR_DRAWINGS
+    played = PromptStats(rounds=3, drawings=6, recognized=6)
+    assert difficulty.posterior(played, (0.75, 500)) == (9.0, 1.0)
 
 
 def test_table_starts_from_the_model_and_learns_from_play() -> None:
-    seeds = {"cat": 0.9, "dog": 0.4}
+    seeds = {"cat": (0.9, 100), "dog": (0.4, 100)}
     rows = {r["label"]: r for r in difficulty.table(["cat", "dog", "owl"], {}, seeds)}
     assert rows["cat"]["difficulty"] == pytest.approx(0.1)
     assert rows["dog"]["difficulty"] == pytest.approx(0.6)

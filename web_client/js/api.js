@@ -19,6 +19,11 @@ export async function createRoom() {
   return json(await fetch("/api/rooms", { method: "POST", headers: { Accept: "application/json" } }));
 }
 
+/** GET /api/prompts -> {prompts: [{label, rounds, difficulty, uncertainty, ...}]} hardest first */
+export async function fetchPrompts() {
+  return json(await fetch("/api/prompts", { headers: { Accept: "application/json" } }));
+}
+
 /** GET /api/leaderboard?period=all|today&limit=N */
 export async function fetchLeaderboard(period = "all", limit = 20) {
   const qs = new URLSearchParams({ period, limit: String(limit) });

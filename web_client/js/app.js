@@ -3,11 +3,12 @@
 import { createRoom } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { announce, showConnection, toast } from "./notify.js";
-import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard } from "./router.js";
+import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard, wantsPrompts } from "./router.js";
 import { HomeScreen } from "./screens/home.js";
 import { LeaderboardScreen } from "./screens/leaderboard.js";
 import { LobbyScreen } from "./screens/lobby.js";
 import { OverScreen } from "./screens/over.js";
+import { PromptsScreen } from "./screens/prompts.js";
 import { ResultsScreen } from "./screens/results.js";
 import { RoundScreen } from "./screens/round.js";
 import { clearResume, loadResume, savedName, saveResume } from "./session.js";
@@ -18,7 +19,7 @@ const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "resul
 const PHASE_EVENTS = new Set(["round_started", "round_ended", "game_ended", "lobby"]);
 const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started"]);
 // Errors that are part of normal play (a late stroke after recognition, a race with the round end).
-const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke"]);
+const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke", "not_drawer"]);
 // Close codes after which reconnecting would be wrong.
 const FINAL_CLOSES = {
   4001: "The host removed you from the room.",
@@ -44,6 +45,7 @@ class App {
       results: new ResultsScreen(this),
       over: new OverScreen(this),
       leaderboard: new LeaderboardScreen(this),
+      prompts: new PromptsScreen(this),
     };
   }
 
@@ -96,7 +98,7 @@ class App {
   }
 
   closeLeaderboard() {
-    if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
+    if (wantsLeaderboard() || wantsPrompts()) history.replaceState(null, "", window.location.pathname);
     this.#route();
   }
 
@@ -255,6 +257,7 @@ class App {
   #route(force = false) {
     let name;
     if (wantsLeaderboard()) name = "leaderboard";
+    else if (wantsPrompts()) name = "prompts";
     else if (this.room) name = SCREEN_OF_PHASE[this.room.phase] || "lobby";
     else name = "home";
     if (name === this.current && !force) {

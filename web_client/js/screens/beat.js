@@ -4,6 +4,7 @@
 
 import { $, h, replaceChildren, setText } from "../dom.js";
 import { announce } from "../notify.js";
+import { renderScoreboard } from "../scoreboard.js";
 
 const MAX_LINES = 60;
 const INK = new Set(["ink", "undo", "clear", "frame"]);
@@ -113,12 +114,15 @@ export class BeatPanel {
         this.#line(`${name(msg.player_id)} guessed it! +${msg.points}`, "good");
         announce(`${name(msg.player_id)} guessed it.`);
         this.render(room);
+        renderScoreboard($("#scoreboard"), room);
         break;
       case "hint":
         this.render(room);
         break;
       case "recognized":
-        if (room.turn) this.#line(msg.first ? `The AI got it first! +${msg.points}` : "The AI got it too, but later.", "ai");
+        if (!room.turn) break;
+        this.#line(msg.first ? `The AI got it first! +${msg.points}` : "The AI got it too, but later.", "ai");
+        if (msg.player_id === room.me) setText($("#pad-badge"), "The AI got it");
         break;
       default:
     }

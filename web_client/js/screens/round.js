@@ -96,7 +96,6 @@ export class RoundScreen {
   }
 
   onMessage(room, msg) {
-    this.beat.onMessage(room, msg);
     const mine = msg.player_id === room.me;
     switch (msg.type) {
       case "ink":
@@ -128,6 +127,7 @@ export class RoundScreen {
         break;
       default:
     }
+    this.beat.onMessage(room, msg);
   }
 
   #edited(seq) {

@@ -4,8 +4,9 @@ One player (the drawer) draws the prompt; the others type guesses while the AI g
 :class:`Turn` holds one turn's state and judges what happens in it; every method takes the time
 (epoch ms) as an argument. :mod:`game_server.rules` turns the outcomes into messages.
 
-* Turn order: every seated, connected player draws once per round, in seat order
-  (:func:`next_drawer`); late joiners draw later in the same round.
+* Turn order: every seated player draws once per round, in seat order (:func:`next_drawer`);
+  late joiners draw later in the same round, who is away when their turn comes misses it. A
+  drawer who drops keeps the turn (they may resume); one who leaves ends it.
 * The race: each guesser who types the word before the AI recognizes the drawing scores
   ``guess_points`` (more the faster, +50 for the first); the drawer scores
   ``drawer_points`` for each of them. If the AI recognizes the drawing before any person guessed

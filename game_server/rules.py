@@ -541,9 +541,8 @@ class Room:
             return False
         if now >= self.deadline:
             return True
-        if self.turn is not None:
-            drawer = self.players.get(self.turn.drawer)
-            return drawer is None or drawer.conn is None or self.turn.done(self._guessers())
+        if self.turn is not None:  # a disconnected drawer may resume: only a removed one ends it
+            return self.turn.drawer not in self.players or self.turn.done(self._guessers())
         drawing = [p for p in self.seated() if p.conn is not None]
         return bool(drawing) and all(p.recognized_elapsed is not None for p in drawing)
 
@@ -812,23 +811,24 @@ class Room:
             else {
                 "drawer": turn.drawer,
                 "turn": len(self.drawn),
-                "turns": len(self.drawn) + len(self._undrawn()),
+                "turns": self._turns(),
                 "hint": turn.hint(),
                 "guessed": turn.guessed,
                 "ai_elapsed_ms": turn.ai_elapsed,
             },
         }
 
-    def _undrawn(self) -> list[Player]:
-        return [p for p in self.seated() if p.id not in self.drawn]
+    def _can_draw(self) -> list[tuple[int, str]]:
+        """``(seat order, id)`` of connected seated players (who is away when their turn would
+        come misses it)."""
+        return [(p.order, p.id) for p in self.seated() if p.conn is not None]
 
     def _next_drawer(self) -> str | None:
-        """Who draws next in this round: connected players first, in seat order."""
-        undrawn = self._undrawn()
-        connected = [(p.order, p.id) for p in undrawn if p.conn is not None]
-        return beat.next_drawer(connected, []) or beat.next_drawer(
-            [(p.order, p.id) for p in undrawn], []
-        )
+        return beat.next_drawer(self._can_draw(), self.drawn)
+
+    def _turns(self) -> int:
+        """This round's turns: taken so far, plus who may still draw."""
+        return len(self.drawn) + sum(1 for _o, pid in self._can_draw() if pid not in self.drawn)
 
     def _guessers(self) -> list[str]:
         assert self.turn is not None
@@ -843,7 +843,7 @@ class Room:
             "prompt": None,
             "drawer": drawer_id,
             "turn": len(self.drawn),
-            "turns": len(self.drawn) + len(self._undrawn()),
+            "turns": self._turns(),
             "hint": self.turn.hint(),
         }
         drawer = self.players[drawer_id]

@@ -255,3 +255,22 @@ def test_dealing_uses_the_beliefs_and_the_host_level() -> None:
     room.change_settings(T0, "n:1", 3, 20, None, "easy")
     room.start(T0 + 60_000, "n:1")
     assert room.prompt != "tree" and "tree" not in room.deck
+
+
+def test_a_drawer_who_drops_keeps_the_turn_and_who_is_away_misses_theirs() -> None:
+    room, (a, b, c) = beat_game()
+    word = room.prompt
+    room.disconnect(T0 + 1000, "n:1")  # the drawer drops: the turn goes on
+    assert not room.round_due(T0 + 1000)
+    effects = room.join(
+        T0 + 2000, "n:4", "ada", resume="ABCDEFGH.tok-n:1-xxxxxxxxxxxx", new_token="x"
+    )
+    [welcome] = sent_to(effects, "n:4")
+    assert welcome["snapshot"]["prompt"] == word and welcome["snapshot"]["turn"]["drawer"] == a
+    draw(room, a, T0 + 2500)
+    room.disconnect(T0 + 3000, "n:2")  # bob is away when his turn would come: cy draws next
+    ended = msgs(room.end_round(room.deadline or 0, finals(room)), "round_ended")[0]
+    started = msgs(room.tick(ended["next_round_at"]), "round_started")[0]
+    assert started["drawer"] == c and (started["turn"], started["turns"]) == (2, 2)
+    room.leave(T0 + 30_000, "n:3")  # the drawer leaves: the turn is over
+    assert room.round_due(T0 + 30_000) and b in room.players

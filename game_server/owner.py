@@ -412,9 +412,9 @@ class Owners:
             await asyncio.sleep(period)
             try:
                 await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
-                await self.prompts.refresh_if_due(self.clock.now_ms())
                 for code in self.rooms_wanted():
                     await self.ensure(code)
+                await self.prompts.refresh_if_due(self.clock.now_ms())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -187,9 +187,9 @@ class Connection:
             raise ProtocolError("not_joined", "join a room first")
         cmd: dict[str, Any]
         match msg:
-            case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
+            case protocol.SettingsMsg(rounds=rounds, seconds=seconds, mode=mode, difficulty=lvl):
                 cmd = {"k": "settings", "rounds": rounds, "seconds": seconds}
-                cmd.update(mode=msg.mode, difficulty=msg.difficulty)
+                cmd |= {"mode": mode, "difficulty": lvl}  # "Beat the AI" (beat.py)
             case protocol.Start():
                 cmd = {"k": "start"}
             case protocol.Points(seq=seq, stroke=stroke, points=points):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,12 @@ def test_seeds_come_from_the_evaluation_report() -> None:
     seeds = difficulty.load_seeds()
     assert len(seeds) == 85 and all(0 <= r <= 1 and n > 0 for r, n in seeds.values())
     assert seeds["The Eiffel Tower"] == (pytest.approx(0.9239, abs=1e-4), 92)
+
+
+def test_without_the_report_there_are_no_seeds(tmp_path: Path) -> None:
+    assert difficulty.load_seeds(tmp_path / "missing.json") == {}
+    (tmp_path / "bad.json").write_text("{not json")
+    assert difficulty.load_seeds(tmp_path / "bad.json") == {}
 
 
 def test_a_seed_weighs_as_much_as_its_test_drawings() -> None:

@@ -14,8 +14,9 @@ One player (the drawer) draws the prompt; the others type guesses while the AI g
   drawing, when every guesser has guessed it, or at the deadline.
 * Hints: guessers see the word's length; :data:`HINT_SHARE` of its letters are revealed one by one
   at evenly spaced times of the turn, in an order drawn when the turn starts.
-* Guesses: compared case- and space-insensitively; one edit (insert, delete, substitute, swap of
-  two neighbours) away is "close" (a private note to the guesser).
+* Guesses: a line saying the word as whole words, case- and space-insensitively, is correct; one
+  edit (insert, delete, substitute, swap of two neighbours) away is "close" (a private note to
+  the guesser).
 * Chat: at most :data:`CHAT_MESSAGES` lines per :data:`CHAT_WINDOW_MS` per player (a sliding
   window, :func:`chat_allowed`); the length cap is in the parser (protocol.py).
 """
@@ -23,6 +24,7 @@ One player (the drawer) draws the prompt; the others type guesses while the AI g
 from __future__ import annotations
 
 import random
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -62,15 +64,23 @@ def one_edit_apart(a: str, b: str) -> bool:
     return a[i : i + 2] == b[i + 1 : i - 1 if i else None : -1] and a[i + 2 :] == b[i + 2 :]
 
 
+def words_of(text: str) -> list[str]:
+    return re.findall(r"\w+", normalize(text))
+
+
 def judge(text: str, word: str) -> Verdict:
-    guess, target = normalize(text), normalize(word)
-    if guess == target:
+    """A guess is correct when it says the word as whole words ("a CAT!" for "cat", not
+    "catch"); close when it is one edit away from the word."""
+    said, target = words_of(text), words_of(word)
+    n = len(target)
+    if any(said[i : i + n] == target for i in range(len(said) - n + 1)):
         return "correct"
-    return "close" if one_edit_apart(guess, target) else "miss"
+    return "close" if one_edit_apart(" ".join(said), " ".join(target)) else "miss"
 
 
 def mentions(text: str, word: str) -> bool:
-    """Whether a chat line gives the word away (contains it, ignoring case and spaces)."""
+    """Whether a chat line from someone who knows the word gives it away: it contains the word,
+    ignoring case and spaces (stricter than :func:`judge`: "scatter" mentions "cat")."""
     squash = "".join(normalize(text).split())
     return "".join(normalize(word).split()) in squash
 

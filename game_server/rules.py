@@ -907,7 +907,7 @@ class Room:
                 return self._err(conn, "reveals_word", "you know the word: do not say it", "chat")
             return line
         verdict = beat.judge(text, turn.word)
-        if verdict == "correct" or beat.mentions(text, turn.word):
+        if verdict == "correct":
             return self._guessed(p, at)
         if verdict == "close":
             return [Send(conn, {"type": "close_guess", "text": text}), *line]

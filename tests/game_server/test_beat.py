@@ -23,7 +23,12 @@ def turn(word: str = "cat", seed: int = 1) -> beat.Turn:
         ("cat", "correct"),
         ("  CAT ", "correct"),
         ("Hot  Air balloon", "correct"),
+        ("hot-air balloon!", "correct"),
+        ("is it a cat?", "correct"),
+        ("catch", "miss"),  # the word inside another word is not a guess
+        ("scatter", "miss"),
         ("cot", "close"),
+        ("Cot!", "close"),
         ("cats", "close"),
         ("ca", "close"),
         ("act", "close"),  # neighbours swapped
@@ -50,6 +55,7 @@ def test_one_edit_apart_is_symmetric_and_exact() -> None:
 def test_a_chat_line_mentions_the_word_whatever_the_case_and_spacing() -> None:
     assert beat.mentions("it is a CAT!", "cat")
     assert beat.mentions("hotair balloon", "hot air balloon")
+    assert beat.mentions("scatter", "cat")  # stricter than a guess: the word shows
     assert not beat.mentions("a dog", "cat")
 
 

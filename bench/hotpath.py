@@ -135,7 +135,9 @@ class RoomPath:
         ).encode()
         t5 = perf_counter_ns()
         framed = 0
-        for ext in self.ext[1:]:  # everyone but the drawer sees the ink
+        # The others get the ink: a player's own ink is left out of the per-tick `frame` sent to
+        # them (the per-update `ink` before it was echoed to the drawer too: one frame more).
+        for ext in self.ext[1:]:
             framed += len(frame_text(ink, ext))
         for ext in self.ext:  # everyone sees the guess
             framed += len(frame_text(guess, ext))

@@ -1,5 +1,7 @@
 """The load generator drives a real server (subprocess, embedded Redis) over real WebSockets
-and reports the documented JSON keys; its target guard refuses non-loopback addresses."""
+from several client processes and reports the documented JSON keys; it reads guesses from both
+the per-update ``guess`` and the per-tick ``frame`` messages; its target guard refuses
+non-loopback addresses."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bench import load
+from bench.load import cli, player, server, stats, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ["ws://127.0.0.1:8123/ws", "ws://localhost:1/ws", "ws://[::1]:8123/ws", "ws://127.0.0.2/ws"],
 )
 def test_loopback_targets_are_accepted(url: str) -> None:
-    host, port = load.check_loopback(url)
+    host, port = server.check_loopback(url)
     assert host and port
 
 
@@ -28,43 +31,82 @@ def test_loopback_targets_are_accepted(url: str) -> None:
     "url", ["ws://10.0.0.1:8123/ws", "ws://example.com/ws", "ws://0.0.0.0:80/ws", "http://x/ws"]
 )
 def test_other_targets_are_refused(url: str) -> None:
-    with pytest.raises(load.LoadError):
-        load.check_loopback(url)
+    with pytest.raises(server.LoadError):
+        server.check_loopback(url)
 
 
 def test_cli_refuses_a_remote_url() -> None:
     with pytest.raises(SystemExit):
-        load.parse_args(["--url", "ws://192.168.1.10:8000/ws"])
+        cli.parse_args(["--url", "ws://192.168.1.10:8000/ws"])
+
+
+def _runs(p99: float) -> list[dict[str, Any]]:
+    return [
+        {"players": n, "updates_per_s": 8.0 * n, "latency_ms": {"p50": 5.0, "p95": 9.0, "p99": p99}}
+        for n in (2, 4, 8)
+    ]
 
 
 def test_sweep_plot_is_written(tmp_path: Path) -> None:
-    runs = [
-        {
-            "players": n,
-            "updates_per_s": 8.0 * n,
-            "latency_ms": {"p50": 5.0, "p95": 9.0, "p99": 12.0},
-        }
-        for n in (2, 4, 8)
-    ]
-    path = load.plot_sweep(runs, tmp_path / "plot.png")
+    path = sweep.plot_sweep({"this": _runs(12.0)}, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_two_players_against_a_real_server() -> None:
+def test_two_saved_sweeps_are_plotted_side_by_side(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps({"label": "main", "sweep": _runs(300.0)}))
+    new.write_text(json.dumps({"sweep": _runs(30.0)}))  # no label: the file's name
+    assert sweep.load_sweep(str(new)) == ("new", _runs(30.0))
+    out = tmp_path / "both.png"
+    assert cli.main(["--plot-from", str(old), "--plot-from", str(new), "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frame_guesses_are_read_without_the_ink() -> None:
+    guesses = {"p2": {"seq": 7, "guesses": [{"label": "cat", "p": 0.81}]}}
+    ink = {"p1": [{"op": "points", "stroke": 0, "points": [[1, 2, 3]]}, {"op": "clear"}]}
+    compact = json.dumps({"type": "frame", "ink": ink, "guesses": guesses}, separators=(",", ":"))
+    spaced = json.dumps({"type": "frame", "guesses": guesses, "ink": ink}, indent=1)
+    assert player.frame_guesses(compact) == guesses
+    assert player.frame_guesses(spaced) == guesses
+    assert player.frame_guesses(json.dumps({"type": "frame", "ink": ink})) == {}
+
+
+def test_stats_of_client_processes_add_up() -> None:
+    a, b = stats.Stats(window_start=1.0, window_end=2.0), stats.Stats(1.0, 2.0)
+    a.sent_updates, b.sent_updates = 3, 4
+    a.latencies_ms, b.latencies_ms = [1.0], [2.0, 3.0]
+    a.count_error("bad_stroke")
+    b.count_error("bad_stroke")
+    b.count_error("drawing_locked")  # a benign race, not an error
+    merged = stats.Stats.merged([a.to_dict(), b.to_dict()])
+    assert (merged.window_start, merged.window_end) == (1.0, 2.0)
+    assert merged.sent_updates == 7
+    assert sorted(merged.latencies_ms) == [1.0, 2.0, 3.0]
+    assert merged.errors == {"bad_stroke": 2}
+    assert merged.races == {"drawing_locked": 1}
+
+
+def test_players_in_two_client_processes_against_a_real_server() -> None:
     cmd = [
-        sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
-        "--duration", "3", "--warmup", "1", "--grace", "2", "--speedup", "3", "--json",
-        "--capacity",  # nobody is locked out by a recognition: both keep streaming
+        sys.executable, "-m", "bench.load", "--players", "4", "--rooms", "2",
+        "--client-procs", "2", "--duration", "3", "--warmup", "1", "--grace", "2",
+        "--speedup", "3", "--json",
+        "--capacity",  # nobody is locked out by a recognition: all keep streaming
     ]  # fmt: skip
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     for key in ("updates_per_s", "latency_ms", "players", "rooms", "recognized", "errors"):
         assert key in result
     assert {"p50", "p95", "p99"} <= result["latency_ms"].keys()
-    assert result["players"] == 2 and result["rooms"] == 1
+    assert result["players"] == 4 and result["rooms"] == 2
+    assert result["client_procs"] == 2
     assert result["updates"] > 0
     assert result["latency_ms"]["n"] > 0
-    assert result["dropped_connections"] == 0
+    assert result["errors"] == 0 and result["dropped_connections"] == 0
+    assert result["players_in_round_at_end"] == 4  # both rooms' games started
     assert result["server_peak_rss_mb"] > 0
+    assert result["server_cpu_us_per_update"] > 0
+    assert result["client_cpu_us_per_update"] > 0
     assert result["mode"] == "capacity"

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from game_server.rules import DRAWING, GAME_OVER, INTERMISSION, Award, Broadcast, Room
+from game_server.rules import (
+    DRAWING,
+    GAME_OVER,
+    INTERMISSION,
+    Archive,
+    Award,
+    Broadcast,
+    Room,
+    changes_state,
+)
 from game_server.scoring import recognition_points
 from tests.game_server.test_rules import T0, finals, guess, join, make_room, msgs, sent_to
 
 TURN_MS = 20_000
 
 
-def beat_game(players: int = 3, rounds: int = 1) -> tuple[Room, list[str]]:
-    room = make_room()
+def beat_game(players: int = 3, rounds: int = 1, **settings: Any) -> tuple[Room, list[str]]:
+    room = make_room(**settings)
     ids = [
         join(room, f"n:{i + 1}", name)[0] for i, name in enumerate(["ada", "bob", "cy"][:players])
     ]
@@ -274,3 +284,41 @@ def test_a_drawer_who_drops_keeps_the_turn_and_who_is_away_misses_theirs() -> No
     assert started["drawer"] == c and (started["turn"], started["turns"]) == (2, 2)
     room.leave(T0 + 30_000, "n:3")  # the drawer leaves: the turn is over
     assert room.round_due(T0 + 30_000) and b in room.players
+
+
+def test_a_turn_runs_on_the_rounds_clock_after_the_get_ready() -> None:
+    room, (_a, b) = beat_game(players=2, ready_seconds=3.0)
+    turn = room.turn
+    assert turn is not None and room.round_started_at == T0 + 3000
+    assert (turn.started_at, turn.deadline) == (room.round_started_at, room.deadline)
+    assert all(T0 + 3000 < t < (room.deadline or 0) for t in turn.hint_times())
+    assert room.snapshot(T0, room.players[b])["starts_at"] == T0 + 3000
+    [got] = msgs(room.chat(T0 + 8000, "n:2", room.prompt or ""), "guessed")
+    assert got["elapsed_ms"] == 5000
+    assert got["points"] == recognition_points(TURN_MS - 5000, TURN_MS, True)
+
+
+def test_chat_lines_leave_the_stored_state_alone() -> None:
+    room, _ = beat_game()
+    word = room.prompt or ""
+    assert not changes_state(room.chat(T0 + 100, "n:2", "a potato?"))
+    assert not changes_state(room.chat(T0 + 200, "n:2", word[:-1] + "#"))  # close_guess
+    assert not changes_state(room.chat(T0 + 300, "n:1", word))  # reveals_word
+    assert changes_state(room.chat(T0 + 400, "n:2", word))  # guessed: scores changed
+    assert room.turn is not None
+    assert changes_state(room.tick(room.turn.hint_times()[0]))  # a letter revealed
+
+
+def test_each_turn_is_kept_apart_in_the_gallery() -> None:
+    room, (a, b) = beat_game(players=2)
+    draw(room, a, T0 + 1000)
+    first = room.end_round(room.deadline or 0, finals(room))
+    room.tick(room.next_round_at or 0)
+    draw(room, b, (room.round_started_at or 0) + 1000)
+    last = room.end_round(room.deadline or 0, finals(room))
+    parts = {e.part: e.record for e in first + last if isinstance(e, Archive)}
+    assert sorted(parts) == ["meta", "r1.1", "r1.2"]
+    assert (parts["r1.1"]["turn"], parts["r1.1"]["drawer"]) == (1, a)
+    assert [r["player_id"] for r in parts["r1.2"]["results"]] == [b]
+    assert {r["player_id"] for r in parts["meta"]["ranking"]} == {a, b, "ai"}
+    assert parts["meta"]["ai_score"] == 0 and len(parts["meta"]["versus_ai"]) == 2

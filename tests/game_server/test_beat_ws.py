@@ -56,9 +56,10 @@ async def test_two_people_and_the_ai_race_on_real_drawings(
             await bob.send({"type": "points", "seq": 1, "stroke": 0, "points": [[1, 1, 0]]})
             assert (await bob.wait("error", ref="points"))["code"] == "not_drawer"
             ada.mark("t1")
-            sent = await ada.draw(recognizable[word][0][:1], batch=512)
-            await ada.settle(sent, "t1")
-            await bob.wait("ink", player_id=ada.player_id)  # bob has seen the stroke
+            await ada.draw(recognizable[word][0][:1], batch=512)
+            await ada.settle("t1")  # the AI's guess on it came in a frame
+            await bob.wait_ink(ada.player_id, op="points")  # bob has seen the stroke
+            assert bob.guesses(ada.player_id) and not ada.ink(ada.player_id)
             await bob.send({"type": "chat", "text": "<b>a potato</b>"})
             line = await eve.wait("chat")
             assert line == {
@@ -100,6 +101,25 @@ async def test_two_people_and_the_ai_race_on_real_drawings(
                 bob.player_id: got["points"] - rec["points"],
             }
             assert {r["player_id"]: r["score"] for r in game["ranking"]} == end2["scores"]
+
+            # the gallery keeps each turn (the drawer's drawing), the AI in the ranking
+            async with httpx.AsyncClient() as client:
+                record = (await client.get(f"{srv.http_url}/api/games/{game['game_id']}")).json()
+                png = await client.get(
+                    f"{srv.http_url}/api/games/{game['game_id']}/1/{bob.player_id}.png"
+                )
+            assert [
+                (r["round"], r["turn"], r["drawer"], r["prompt"]) for r in record["rounds"]
+            ] == [
+                (1, 1, ada.player_id, word),
+                (1, 2, bob.player_id, word2),
+            ]
+            assert [[x["player_id"] for x in r["results"]] for r in record["rounds"]] == [
+                [ada.player_id],
+                [bob.player_id],
+            ]
+            assert record["ranking"] == game["ranking"] and record["ai_score"] == game["ai_score"]
+            assert png.status_code == 200 and png.headers["content-type"] == "image/png"
 
             async with httpx.AsyncClient() as client:
                 board = (await client.get(f"{srv.http_url}/api/leaderboard")).json()["entries"]

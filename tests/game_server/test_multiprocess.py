@@ -1,20 +1,20 @@
 """Several real server processes (``python -m game_server``), one real Redis, one game.
 
 Players are spread over processes with no stickiness; the room's owner is whoever holds its
-lease. The failover test SIGKILLs the owner mid-round.
+lease. The failover test SIGKILLs the owner mid-round. Sockets on the owner's process and on
+others see the same events; Debian's nginx with the shipped configuration routes every socket
+of a room to one process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
+import contextlib
+import re
+import shutil
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,81 +22,41 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from game_server import harness
 from game_server.config import Settings
+from game_server.harness import ServerProcess
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round, recognized_points
 from tests.quickdraw import model_drawing
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE_MS = 1000
 
 
-@dataclass
-class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    port: int
-    proc_id: str
-    log: Path
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-4000:]
-
-
-async def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "REDIS_URL": str(settings.redis_url),
-            "DOODLE_REDIS_PREFIX": settings.redis_prefix,
-            "DOODLE_LEASE_MS": str(LEASE_MS),
-            "DOODLE_PROMPTS": ",".join(prompts),
-            "DOODLE_INTERMISSION_SECONDS": "0.2",
-            "DOODLE_INFERENCE_TICK_MS": "5",
-        }
-    )
-    proc = _spawn(port, env, log)
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited at start-up:\n{_tail(log)}")
-            try:
-                r = await client.get(f"http://127.0.0.1:{port}/healthz")
-                if r.status_code == 200:
-                    return ServerProcess(proc, port, r.json()["process"], log)
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"server did not become ready:\n{_tail(log)}")
-            await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+async def start_server(
+    settings: Settings,
+    prompts: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    soft_nofile: int | None = None,
+) -> ServerProcess:
+    """A real ``python -m game_server`` on a free port (:func:`game_server.harness.start_server`);
+    ``settings.redis_url`` None: it starts its embedded Redis (keeping no data). ``env``: more
+    ``DOODLE_*`` settings; ``soft_nofile``: start it with that soft open-files limit."""
+    full: dict[str, str | None] = {
+        "REDIS_URL": settings.redis_url,
+        "DOODLE_REDIS_PREFIX": settings.redis_prefix,
+        "DOODLE_LEASE_MS": str(LEASE_MS),
+        "DOODLE_PROMPTS": ",".join(prompts),
+        "DOODLE_INTERMISSION_SECONDS": "0.2",
+        "DOODLE_TICK_MS": "5",
+        "DOODLE_LOG_LEVEL": "info",
+        "DOODLE_DATA_DIR": "",
+        **(env or {}),
+    }
+    wrapper: tuple[str, ...] = ()
+    if soft_nofile is not None:
+        wrapper = ("sh", "-c", f'ulimit -Sn {soft_nofile} && exec "$@"', "sh")
+    return await asyncio.to_thread(harness.start_server, full, log, wrapper=wrapper)
 
 
 @pytest.fixture
@@ -105,10 +65,10 @@ async def cluster(
 ) -> AsyncIterator[Callable[[int], Any]]:
     procs: list[ServerProcess] = []
 
-    async def start(n: int) -> list[ServerProcess]:
+    async def start(n: int, env: dict[str, str] | None = None) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log")
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log", env)
                 for i in range(len(procs), len(procs) + n)
             )
         )
@@ -116,15 +76,7 @@ async def cluster(
         return list(started)
 
     yield start
-    for p in procs:
-        if p.proc.poll() is None:
-            p.proc.terminate()
-    for p in procs:
-        try:
-            p.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.proc.kill()
-            p.proc.wait()
+    await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
 
 
 async def lease_of(settings: Settings, code: str) -> str | None:
@@ -160,7 +112,7 @@ async def test_players_on_different_processes_play_one_game(
         await ada.join("ada", room=code)
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner is not None and owner.split()[0] in (a.proc_id, b.proc_id)
+        assert owner is not None and owner.split()[0] in (a.process_id, b.process_id)
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await bob.send({"type": "start"})
@@ -189,7 +141,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         await ada.join("ada", room=code)  # ada's join makes process a the owner
         await bob.join("bob", room=code)
         owner = await lease_of(settings, code)
-        assert owner == f"{a.proc_id} 1"
+        assert owner == f"{a.process_id} 1"
         await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
         await bob.wait("settings")
         await ada.send({"type": "start"})
@@ -203,11 +155,10 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         ada.mark("r2")
         sent = await ada.draw(drawing[:1])
         assert sent > 0
-        await ada.settle(sent, "r2")  # every update of the stroke was applied (or refused)
+        await ada.settle("r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait()
+        a.kill()
         assert await asyncio.wait_for(ada.closed, 30) != 1000
 
         # ada reconnects to another live process with her resume token
@@ -229,7 +180,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         new_owner = await lease_of(settings, code)
         assert new_owner is not None
         proc, epoch = new_owner.split()
-        assert proc in (b.proc_id, c.proc_id) and int(epoch) == 2
+        assert proc in (b.process_id, c.process_id) and int(epoch) == 2
 
         # the round goes on: both finish their drawings and are recognized
         ada.seq = 1000
@@ -293,7 +244,7 @@ async def test_beat_the_ai_turn_survives_its_owner_being_killed(
     try:
         for p, name in zip(people, names, strict=True):
             await p.join(name, room=code)
-        assert await lease_of(settings, code) == f"{a.proc_id} 1"
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
         await bob.send({"type": "settings", "rounds": 1, "seconds": 120, "mode": "beat"})
         await dan.wait("settings")
         await bob.send({"type": "start"})
@@ -303,11 +254,11 @@ async def test_beat_the_ai_turn_survives_its_owner_being_killed(
         word = (await ada.wait("round_started", turn=2))["prompt"]
         assert (await dan.wait("round_started", turn=2))["prompt"] is None
         ada.mark("t2")
-        await ada.settle(await ada.draw(unrecognized_mark(classifier, word)), "t2")
+        await ada.draw(unrecognized_mark(classifier, word))
+        await ada.settle("t2")
         await cy.send({"type": "chat", "text": word})
         first = await dan.wait("guessed", player_id=cy.player_id)
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait()
+        a.kill()
         await dan.send({"type": "chat", "text": word})  # applied by the next owner
         second = await ada.wait("guessed", player_id=dan.player_id, within=60)
         assert first["first"] and not second["first"] and second["points"] < first["points"]
@@ -316,7 +267,7 @@ async def test_beat_the_ai_turn_survives_its_owner_being_killed(
         assert [g["player_id"] for g in end2["guessers"]] == [cy.player_id, dan.player_id]
         assert end2["scores"][ada.player_id] == second["drawer_score"]
         owner = await lease_of(settings, code)
-        assert owner is not None and owner.split()[0] in (b.proc_id, c.proc_id)
+        assert owner is not None and owner.split()[0] in (b.process_id, c.process_id)
 
         live = [ada, cy, dan]
         await guess_all(live, cy, 3)
@@ -334,3 +285,183 @@ async def test_beat_the_ai_turn_survives_its_owner_being_killed(
     finally:
         for p in people:
             await p.close()
+
+
+async def test_per_address_limits_are_global_and_idle_sockets_go_first(
+    cluster: Callable[[int, dict[str, str]], Any], settings: Settings
+) -> None:
+    env = {
+        "DOODLE_MAX_CONNECTIONS_PER_IP": "4",
+        "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "3",
+        "DOODLE_JOIN_TIMEOUT_SECONDS": "300",  # idle sockets stay until this test closes them
+    }
+    a, b = await cluster(2, env)
+    code = await new_room(a)
+    clients: list[GameClient] = []
+
+    async def connect(server: ServerProcess) -> GameClient:
+        client = await GameClient.connect(server.ws_url)
+        clients.append(client)
+        await client.send({"type": "ping"})
+        await client.wait("pong")  # admitted (a refused socket is closed before any pong)
+        return client
+
+    try:
+        ada = await connect(a)
+        await ada.join("ada", room=code)
+        bob = await connect(b)
+        await bob.join("bob", room=code)
+        idle = [await connect(a) for _ in range(2)]  # 127.0.0.1 holds 4 sockets, 2 processes
+        # counted over both processes: b has no idle socket of the address to let go
+        extra = await GameClient.connect(b.ws_url)
+        clients.append(extra)
+        assert await asyncio.wait_for(extra.closed, 30) == 4003
+        # a real player arriving at a: the oldest idle socket makes room, not the newcomer
+        carol = await connect(a)
+        assert await asyncio.wait_for(idle[0].closed, 30) == 4003
+        await carol.join("carol", room=code)  # the 3rd join of the address, on any process
+        refused = await idle[1].join_or_error("eve", room=code)  # the 4th
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        for player in (ada, bob, carol):  # joined players are never closed by the limits
+            player.mark("check")
+            await player.send({"type": "ping"})
+            await player.wait("pong", cursor="check")
+            assert not player.closed.done()
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def between(client: GameClient, first: str, last: str) -> list[dict[str, Any]]:
+    """The messages ``client`` got from its first ``first`` to its first ``last``."""
+    kinds = [m["type"] for m in client.messages]
+    return client.messages[kinds.index(first) : kinds.index(last) + 1]
+
+
+async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada, watch_a = await GameClient.connect(a.ws_url), await GameClient.connect(a.ws_url)
+    bob, watch_b = await GameClient.connect(b.ws_url), await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room: its sockets are local
+        await bob.join("bob", room=code)
+        await watch_a.join("wa", room=code, spectator=True)
+        await watch_b.join("wb", room=code, spectator=True)
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)
+        for watcher in (watch_a, watch_b):
+            await watcher.wait("game_ended")
+        local, remote = (between(w, "game_started", "game_ended") for w in (watch_a, watch_b))
+        assert local == remote
+        frames = [m for m in local if m["type"] == "frame"]
+        assert {ada.player_id, bob.player_id} <= {p for f in frames for p in f.get("ink", {})}
+        # each drawer got the others' ink and its own guesses, never its own ink
+        for me in (ada, bob):
+            mine = [m for m in me.messages if m["type"] == "frame"]
+            assert all(me.player_id not in m.get("ink", {}) for m in mine)
+            assert me.guesses(str(me.player_id))
+    finally:
+        for c in (ada, bob, watch_a, watch_b):
+            await c.close()
+
+
+def nginx_site(upstreams: list[int], port: int) -> str:
+    """The shipped nginx configuration, pointed at this test's processes and port."""
+    site = (harness.REPO / "deploy" / "nginx" / "doodle-arena.conf").read_text()
+    servers = "".join(f"\n    server 127.0.0.1:{p};" for p in upstreams)
+    site, n = re.subn(r"(\n    server 127\.0\.0\.1:\d+;)+", servers, site)
+    assert n == 2, "both upstream blocks list the servers"
+    site, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", site)
+    assert n == 1
+    return site
+
+
+def _spawn_nginx(binary: str, tmp: Path) -> subprocess.Popen[bytes]:
+    with (tmp / "stdout.log").open("wb") as out:
+        return subprocess.Popen(
+            [binary, "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(tmp / "nginx.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Any]]:
+    """Debian's nginx (scripts/test-setup.sh installs it) with deploy/nginx/doodle-arena.conf."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def start(upstreams: list[int]) -> str:
+        port = harness.free_port()
+        tmp = tmp_path / "nginx"
+        tmp.mkdir()
+        temp = " ".join(
+            f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+        )
+        temp += f" uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;"
+        (tmp / "nginx.conf").write_text(
+            f"daemon off; master_process off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+            f"events {{}}\nhttp {{ access_log off; {temp}\n"
+            f"{nginx_site(upstreams, port)}\n}}\n"
+        )
+        proc = _spawn_nginx(binary, tmp)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"nginx exited: {(tmp / 'error.log').read_text()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        return url
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nginx did not become ready")
+                await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_nginx_routes_every_socket_of_a_room_to_one_process(
+    cluster: Callable[[int], Any], settings: Settings, nginx: Callable[[list[int]], Any]
+) -> None:
+    a, b = await cluster(2)
+    url = await nginx([a.port, b.port])
+    ws_url = url.replace("http://", "ws://") + "/ws"
+    rc = aioredis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    clients: list[GameClient] = []
+    owners = []
+    try:
+        for _ in range(6):
+            async with httpx.AsyncClient() as client:
+                code = (await client.post(f"{url}/api/rooms")).json()["code"]
+            ada = await GameClient.connect(f"{ws_url}?room={code}")
+            bob = await GameClient.connect(f"{ws_url}?room={code}")
+            clients += [ada, bob]
+            await ada.join("ada", room=code)  # the first join claims the room where it lands
+            stream = f"{settings.redis_prefix}room:{{{code}}}:cmd"
+            first = (await rc.xinfo_stream(stream))["last-generated-id"]
+            await bob.join("bob", room=code)
+            await ada.send({"type": "settings", "rounds": 3, "seconds": 30})
+            await bob.wait("settings")
+            await bob.send({"type": "ping"})
+            await bob.wait("pong")
+            # bob's join and ada's settings reached the owner without the command stream: both
+            # sockets are on the owner's process (nginx hashed the room to it)
+            assert (await rc.xinfo_stream(stream))["last-generated-id"] == first
+            lease = await lease_of(settings, code)
+            assert lease is not None
+            owners.append(lease.split()[0])
+        assert set(owners) <= {a.process_id, b.process_id}
+    finally:
+        for c in clients:
+            await c.close()
+        await rc.aclose()

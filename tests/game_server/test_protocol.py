@@ -133,3 +133,14 @@ def test_chat_is_plain_text_of_bounded_length() -> None:
         assert code_of(json.dumps({"type": "chat", "text": text})) == "bad_chat"
     assert code_of(json.dumps({"type": "chat", "text": 5})) == "bad_message"
     assert code_of(json.dumps({"type": "chat"})) == "bad_message"
+
+
+def test_beat_messages_travel_on_the_command_stream() -> None:
+    """A room owned by another process gets chat and beat settings as typed commands."""
+    for msg in (
+        protocol.Chat("is it a cat?"),
+        protocol.SettingsMsg(2, 20, "beat", "hard"),
+        protocol.SettingsMsg(2, 20),
+    ):
+        cmd = protocol.Command("proc:1", 5, msg)
+        assert protocol.decode_command(protocol.encode_command(cmd)) == cmd

@@ -70,7 +70,10 @@ async def test_a_beat_the_ai_turn_with_the_guess_box(
         await expect(bob.locator("#prompt-verb")).to_have_text("Ada draws")
         await expect(bob.locator("#prompt")).to_have_text(" ".join(re.sub(r"\w", "_", word)))
         await expect(bob.locator("#undo")).to_be_disabled()  # only the drawer draws
+        await expect(bob.locator("#guess-input")).to_have_attribute("maxlength", "100")
         await draw_with_mouse(ada, await first_stroke(ada, drawable[word][0]))
+        # Ada's stroke reaches Bob's pad through the room's frames
+        await bob.wait_for_function("window.doodle.screens.round.pad.strokes.length === 1")
         await guess(bob, XSS)  # chat is text, never HTML
         line = ada.locator("#chat-log li").last
         await expect(line).to_have_text(f"Bob: {XSS}")

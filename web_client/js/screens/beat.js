@@ -7,7 +7,6 @@ import { announce } from "../notify.js";
 import { renderScoreboard } from "../scoreboard.js";
 
 const MAX_LINES = 60;
-const INK = new Set(["ink", "undo", "clear", "frame"]);
 
 /** Whether I may draw now: always in "draw" mode, on my own turn in "beat". */
 export function mayDraw(room) {
@@ -55,6 +54,7 @@ export class BeatPanel {
     this.el = $("#beat");
     this.log = $("#chat-log");
     this.input = $("#guess-input");
+    this.input.maxLength = app.config.limits.max_chat_chars;
     this.mine = null; // my last guess: the word, once I got it
     $("#guess-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -100,8 +100,12 @@ export class BeatPanel {
     this.input.setAttribute("aria-label", guessing ? "Your guess" : "Chat message");
   }
 
+  /** A frame arrived: show the drawer's drawing as it is now (once per frame). */
+  onFrame(room) {
+    this.#showDrawer(room);
+  }
+
   onMessage(room, msg) {
-    if (INK.has(msg.type)) this.#showDrawer(room);
     const name = (id) => (id === room.me ? "You" : (room.players.get(id)?.name ?? "Someone"));
     switch (msg.type) {
       case "chat":

@@ -21,7 +21,7 @@ export class RoundScreen {
       onPoints: ({ stroke, points }) => app.sendDrawing("points", { stroke, points }),
       onUndo: () => this.#edited(app.sendDrawing("undo")),
       onClear: () => this.#edited(app.sendDrawing("clear")),
-      maxBatch: 256,
+      maxBatch: Math.min(256, app.config.limits.max_points_per_update),
     });
     this.tiles = new Tiles($("#tiles"));
     this.beat = new BeatPanel(app, this.pad);
@@ -128,6 +128,11 @@ export class RoundScreen {
       default:
     }
     this.beat.onMessage(room, msg);
+  }
+
+  /** A frame's updates were applied (after their onMessage calls). */
+  onFrame(room) {
+    this.beat.onFrame(room);
   }
 
   #edited(seq) {

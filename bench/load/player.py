@@ -1,0 +1,245 @@
+"""One simulated player: joins its room, draws real drawings of each prompt as the protocol says
+(docs/protocol.md), and times stroke-to-guess latency.
+
+Every ``points`` message carries a ``seq``; the player notes when it sent it, and the first guess
+for that player whose ``seq`` is >= it ends its stroke-to-guess latency (the server coalesces:
+one guess may cover several updates). Guesses arrive either as per-update ``guess`` messages or
+inside the per-tick ``frame`` message (``frame.guesses[player_id]``); ``ink`` (and a frame's
+``ink``) is not parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import websockets
+
+from bench.load.drawings import points_message
+
+if TYPE_CHECKING:
+    from bench.load.clients import ClientRun
+
+RECOGNITION_CONFIDENCE = 0.30  # the server's default DOODLE_RECOGNITION_CONFIDENCE
+_TYPE_RE = re.compile(r'"type"\s*:\s*"([a-z_]+)"')
+# the first "guesses" key of a frame is the frame's own: ink ops never contain that string
+_FRAME_GUESSES_RE = re.compile(r'"guesses"\s*:\s*')
+_DECODER = json.JSONDecoder()
+
+
+def frame_guesses(raw: str) -> dict[str, Any]:
+    """``frame.guesses`` (player id -> ``{"seq", "guesses"}``), decoded without the ink."""
+    m = _FRAME_GUESSES_RE.search(raw)
+    if m is None:
+        return {}
+    value, _ = _DECODER.raw_decode(raw, m.end())
+    return value if isinstance(value, dict) else {}
+
+
+class Player:
+    def __init__(self, run: ClientRun, room: str, index: int, host: bool, room_size: int) -> None:
+        self.run = run
+        self.room = room
+        self.index = index
+        self.host = host
+        self.room_size = room_size
+        self.ws: Any = None
+        self.player_id: str | None = None
+        self.seq = 0
+        self.pending: deque[tuple[int, float]] = deque()
+        self.draw_task: asyncio.Task[None] | None = None
+        self.recognized_this_round = False
+        self.attempt_open = False
+        self.attempt_hit = False
+        self.prompt: str | None = None
+        self.in_round = False
+        self.joined_players = 1
+        self.started = False
+        self.welcomed: asyncio.Event | None = None
+
+    # -- sending
+
+    async def send(self, data: str) -> None:
+        self.run.stats.bytes_out += len(data)
+        await self.ws.send(data)
+
+    async def send_obj(self, obj: dict[str, Any]) -> None:
+        await self.send(json.dumps(obj, separators=(",", ":")))
+
+    async def draw(self, prompt: str) -> None:
+        run = self.run
+        stats = run.stats
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(run.rng.uniform(0.0, 0.5) / run.speedup)  # reading the prompt
+        first = True
+        while True:
+            updates = run.library.updates_for(prompt)
+            if not updates:
+                return
+            if not first:
+                self.seq += 1
+                await self.send_obj({"type": "clear", "seq": self.seq})
+                await asyncio.sleep(0.5 / run.speedup)
+            first = False
+            self.attempt_open = True
+            self.attempt_hit = False
+            t0 = loop.time()
+            for update in updates:
+                delay = t0 + update[0] / 1000.0 / run.speedup - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self.seq += 1
+                now = time.monotonic()
+                self.pending.append((self.seq, now))
+                if stats.in_window(now):
+                    stats.sent_updates += 1
+                stats.sent_total += 1
+                await self.send(points_message(self.seq, update))
+            await asyncio.sleep(1.0 / run.speedup)  # looking at the guess
+            self.attempt_open = False
+            if stats.in_window(time.monotonic()):
+                if self.attempt_hit:
+                    stats.recognized += 1  # capacity mode: recognized client-side
+                else:
+                    stats.drawings_unrecognized += 1  # fully drawn, not recognized
+
+    def _draw_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self.run.stopping:
+            exc = task.exception()
+            if not isinstance(exc, websockets.ConnectionClosed):
+                self.run.stats.errors[f"client_{type(exc).__name__}"] += 1
+
+    def stop_drawing(self) -> None:
+        if self.draw_task is not None:
+            self.draw_task.cancel()
+            self.draw_task = None
+
+    # -- receiving
+
+    def on_guess(self, seq: int, guesses: list[dict[str, Any]], now: float) -> None:
+        """This player's guess covering its updates up to ``seq``."""
+        stats = self.run.stats
+        if self.run.capacity and self.attempt_open and not self.attempt_hit:
+            top = (guesses or [{}])[0]
+            if top.get("label") == self.prompt and top.get("p", 0) >= RECOGNITION_CONFIDENCE:
+                self.attempt_hit = True  # the server would have recognized this drawing
+        if stats.in_window(now):
+            stats.guesses += 1
+        while self.pending and self.pending[0][0] <= seq:
+            _, t_sent = self.pending.popleft()
+            if stats.in_window(t_sent):
+                stats.latencies_ms.append((now - t_sent) * 1000.0)
+
+    def end_round(self) -> None:
+        self.stop_drawing()
+        stats = self.run.stats
+        if self.in_round:
+            stats.player_rounds += 1
+            stats.player_rounds_recognized += int(self.recognized_this_round)
+        self.count_unanswered()
+        self.in_round = False
+
+    def count_unanswered(self) -> None:
+        """Updates of the window still without a guess are unanswered."""
+        stats = self.run.stats
+        stats.unanswered += sum(1 for _, t_sent in self.pending if stats.in_window(t_sent))
+        self.pending.clear()
+
+    async def maybe_start(self) -> None:
+        if self.host and not self.started and self.joined_players >= self.room_size:
+            self.started = True
+            run = self.run
+            await self.send_obj({"type": "settings", "rounds": run.rounds, "seconds": run.seconds})
+            await self.send_obj({"type": "start"})
+
+    async def handle(self, raw: str | bytes, now: float) -> None:
+        stats = self.run.stats
+        stats.messages_in += 1
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        m = _TYPE_RE.search(raw, 0, 40)
+        kind = m.group(1) if m else None
+        if kind == "ink":  # the bulk of the traffic: nothing to do with it
+            return
+        if kind == "frame":
+            mine = frame_guesses(raw).get(self.player_id or "")
+            if mine:
+                self.on_guess(mine.get("seq", -1), mine.get("guesses") or [], now)
+            return
+        msg = json.loads(raw)
+        kind = msg.get("type")
+        if kind == "guess":
+            if msg.get("player_id") == self.player_id:
+                self.on_guess(msg.get("seq", -1), msg.get("guesses") or [], now)
+        elif kind == "welcome":
+            self.player_id = msg["player_id"]
+            if self.welcomed is not None:
+                self.welcomed.set()  # the next player may join (the host joins first)
+            snap = msg.get("snapshot") or {}
+            self.joined_players = len(snap.get("players") or []) or 1
+            await self.maybe_start()
+        elif kind == "player_joined":
+            self.joined_players += 1
+            await self.maybe_start()
+        elif kind == "round_started":
+            self.end_round()
+            stats.rounds_started += 1
+            self.in_round = True
+            self.recognized_this_round = False
+            self.prompt = msg["prompt"]
+            self.draw_task = asyncio.create_task(self.draw(msg["prompt"]))
+            self.draw_task.add_done_callback(self._draw_done)
+        elif kind == "recognized":
+            if msg.get("player_id") == self.player_id:
+                self.recognized_this_round = True
+                self.stop_drawing()
+                if stats.in_window(now):
+                    stats.recognized += 1
+                    if msg.get("elapsed_ms") is not None:
+                        stats.recognized_ms.append(float(msg["elapsed_ms"]))
+        elif kind == "round_ended":
+            self.end_round()
+        elif kind == "game_ended":
+            self.end_round()
+            if self.host:
+                await self.send_obj({"type": "start"})
+        elif kind == "error":
+            if msg.get("ref") == "join" and self.welcomed is not None:
+                self.welcomed.set()
+            stats.count_error(msg.get("code", "?"))
+
+    async def play(self, connected: asyncio.Event | None = None) -> None:
+        run = self.run
+        try:
+            self.ws = await websockets.connect(
+                run.room_url(self.room),
+                origin=run.origin,
+                compression="deflate" if run.compression else None,
+                max_size=2**22,
+                open_timeout=30,
+                ping_interval=None,
+            )
+        except (OSError, websockets.WebSocketException, TimeoutError):
+            run.stats.connect_failures += 1
+            return
+        try:
+            self.welcomed = connected
+            await self.send_obj({"type": "join", "name": f"bot{self.index}", "room": self.room})
+            async for raw in self.ws:
+                await self.handle(raw, time.monotonic())
+        except websockets.ConnectionClosed as exc:
+            if not run.stopping:
+                run.stats.dropped += 1
+                run.stats.errors[f"closed_{exc.rcvd.code if exc.rcvd else 'abnormal'}"] += 1
+        finally:
+            if connected is not None:
+                connected.set()
+            self.stop_drawing()
+            if run.stopping:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(), 2)

@@ -1,0 +1,261 @@
+"""Start a real game server for tests and benchmarks: the one place that does it.
+
+Two ways, both on loopback:
+
+* :func:`serve_app` runs an app with a real ``uvicorn.Server`` in this event loop, on a
+  socket bound to ``127.0.0.1:0``, and waits on uvicorn's own ``started`` flag.
+* :func:`start_server` spawns ``python -m game_server`` on a free port with the environment it
+  is given (settings are ``DOODLE_*`` variables), waits until ``/healthz`` answers 200, and
+  returns a :class:`ServerProcess` that can be stopped, killed, paused and resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+__all__ = [
+    "AppServer",
+    "ServerProcess",
+    "ServerStartError",
+    "free_port",
+    "running_server",
+    "serve_app",
+    "server_env",
+    "start_server",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServerStartError(RuntimeError):
+    """The server process exited or did not become healthy in time."""
+
+
+def _urls(host: str, port: int) -> tuple[str, str]:
+    return f"http://{host}:{port}", f"ws://{host}:{port}/ws"
+
+
+# --------------------------------------------------------------------------- in this process
+
+
+@dataclass
+class AppServer:
+    server: uvicorn.Server
+    host: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        return _urls(self.host, self.port)[0]
+
+    @property
+    def ws_url(self) -> str:
+        return _urls(self.host, self.port)[1]
+
+
+@asynccontextmanager
+async def serve_app(app: ASGIApp, **config: Any) -> AsyncIterator[AppServer]:
+    """Serve ``app`` with a real ``uvicorn.Server`` on a socket bound to 127.0.0.1:0
+    (``config``: more ``uvicorn.Config`` options); shut down on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()[:2]
+    config.setdefault("log_level", "warning")
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **config))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise ServerStartError("uvicorn exited before it started")
+            await asyncio.sleep(0.01)  # wait for uvicorn's own 'started' flag
+        yield AppServer(server=server, host=host, port=port)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+# --------------------------------------------------------------------------- subprocess
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment with ``overrides`` applied (``None`` removes a variable,
+    e.g. ``{"REDIS_URL": None}`` for an embedded Redis)."""
+    env = dict(os.environ)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@dataclass
+class ServerProcess:
+    """A ``python -m game_server`` child process and what it logs."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    process_id: str | None = None  # the server's own id, from /healthz
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def http_url(self) -> str:
+        return _urls("127.0.0.1", self.port)[0]
+
+    @property
+    def ws_url(self) -> str:
+        return _urls("127.0.0.1", self.port)[1]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def health(self, timeout: float = 2.0) -> tuple[int, dict[str, Any]]:
+        """``(status, body)`` of ``GET /healthz``; raises ``OSError`` when nothing answers."""
+        url = f"{self.http_url}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {}
+        return status, body if isinstance(body, dict) else {}
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until ``/healthz`` answers 200 (and note the server's process id)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise ServerStartError(
+                    f"game server exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                status, body = self.health()
+                if status == 200:
+                    self.process_id = body.get("process")
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServerStartError(
+                    f"game server not healthy after {timeout:.0f} s (log: {self.log}):\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.05)  # polling a child process at start-up
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (graceful shutdown), SIGKILL after ``timeout``; the exit status."""
+        if self.alive():
+            self.resume()  # a stopped process cannot handle SIGTERM
+            self.proc.terminate()
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.kill()
+
+    def kill(self) -> int:
+        """SIGKILL (a crash: no shutdown code runs); the exit status."""
+        if self.alive():
+            self.proc.kill()
+        return self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process hangs (sockets open, nothing answered)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+
+
+def start_server(
+    env: Mapping[str, str | None] | None = None,
+    log: Path | None = None,
+    *,
+    timeout: float = 60.0,
+    args: tuple[str, ...] = (),
+    wrapper: tuple[str, ...] = (),
+) -> ServerProcess:
+    """``python -m game_server --host 127.0.0.1 --port <free>`` with :func:`server_env`
+    ``(env)``, output to ``log`` (default: a file in ``$TMPDIR``); returns once healthy.
+    ``wrapper``: a command that execs the server (e.g. ``sh -c 'ulimit ...; exec "$@"' sh``)."""
+    port = free_port()
+    if log is None:
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"game-server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*wrapper, sys.executable, "-m", "game_server", "--host", "127.0.0.1",
+             "--port", str(port), *args],
+            cwd=REPO,
+            env=server_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C of the caller does not reach it: stop() does
+        )  # fmt: skip
+    server = ServerProcess(proc, port, log)
+    try:
+        server.wait_ready(timeout)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@contextmanager
+def running_server(
+    env: Mapping[str, str | None] | None = None, log: Path | None = None, **kwargs: Any
+) -> Iterator[ServerProcess]:
+    """:func:`start_server`, stopped on exit."""
+    server = start_server(env, log, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()

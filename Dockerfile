@@ -11,6 +11,7 @@ COPY model ./model
 COPY training ./training
 COPY bench ./bench
 COPY web_client ./web_client
+COPY reports/evaluation.json ./reports/evaluation.json
 RUN pip install .
 
 RUN useradd --create-home --uid 10001 doodle

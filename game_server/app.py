@@ -25,7 +25,13 @@ from game_server import __version__
 from game_server.config import Settings
 from game_server.metrics import Metrics, metrics_endpoint
 from game_server.node import Node
-from game_server.protocol import CLOSE_CODES, CLOSE_UNAVAILABLE, MIN_ROUNDS, is_room_code
+from game_server.protocol import (
+    CLOSE_CODES,
+    CLOSE_UNAVAILABLE,
+    MAX_CHAT_CHARS,
+    MIN_ROUNDS,
+    is_room_code,
+)
 from game_server.rules import Stroke, utc_day
 from game_server.ws import websocket_endpoint
 
@@ -89,12 +95,29 @@ async def leaderboard(request: Request) -> Response:
     return JSONResponse({"period": period, "entries": entries})
 
 
+async def prompts(request: Request) -> Response:
+    """Prompt difficulty learned from play (difficulty.table), hardest first."""
+    node: Node | None = request.app.state.node
+    if node is None:
+        return _error(503, "unavailable", "the server is not ready")
+    try:
+        rows = await node.owners.prompts.table()
+    except Exception:
+        log.warning("prompt stats read failed", exc_info=True)
+        return _error(503, "unavailable", "the game store is unavailable; retry")
+    return JSONResponse({"prompts": rows})
+
+
 async def client_config(request: Request) -> Response:
     """The limits and close codes the browser must know (docs/protocol.md)."""
     settings: Settings = request.app.state.settings
     return JSONResponse(
         {
-            "limits": {**settings.public(), "min_rounds": MIN_ROUNDS},
+            "limits": {
+                **settings.public(),
+                "min_rounds": MIN_ROUNDS,
+                "max_chat_chars": MAX_CHAT_CHARS,
+            },
             "close_codes": {c.name: c.code for c in CLOSE_CODES},
         }
     )
@@ -246,6 +269,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         Route("/healthz", healthz),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/leaderboard", leaderboard),
+        Route("/api/prompts", prompts),
         Route("/api/config", client_config),
         *([Route("/metrics", metrics_endpoint)] if settings.metrics_enabled else []),
         Route("/api/games/{game_id}", game_record),

@@ -46,6 +46,7 @@ MESSAGE_TYPES: dict[type, str] = {
     protocol.PlayAgain: "play_again",
     protocol.Leave: "leave",
     protocol.Ping: "ping",
+    protocol.Chat: "chat",
 }
 
 

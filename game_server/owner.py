@@ -18,7 +18,8 @@ One tick, for every room with input or a due timer:
    and publish the events when sockets of other processes listen — so a command's effects are
    durable before they are announced, and a stale owner can neither write nor announce;
 5. hand the events (one ``frame`` of ink and guesses, other messages in order) to this process's
-   sockets directly, then post score awards (idempotent; pending awards are part of the state).
+   sockets directly, then post score awards and the finished rounds' records of prompt
+   difficulty (each idempotent; both pending lists are part of the state).
 
 The lease is renewed every ``lease_ms / 3``; when renewal or a fenced write fails the actor stops
 at once, dropping its in-memory state (the room in Redis is never half-written).
@@ -43,6 +44,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Header, TickOutput, dumps, encode_event
 from game_server.inference import InferenceRunner, Sketch
+from game_server.prompts import PromptBook
 from game_server.rules import (
     NO_GUESS,
     Archive,
@@ -315,14 +317,16 @@ class RoomActor:
                 return room.resync(now, conn)
             case protocol.Leave():
                 return room.leave(now, conn)
-            case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
-                return room.change_settings(now, conn, rounds, seconds)
+            case protocol.SettingsMsg(rounds=rounds, seconds=seconds, mode=mode, difficulty=level):
+                return room.change_settings(now, conn, rounds, seconds, mode, level)
             case protocol.Start():
                 return room.start(now, conn)
             case protocol.PlayAgain():
                 return room.play_again(now, conn)
             case protocol.Kick(player_id=pid):
                 return room.kick(now, conn, pid)
+            case protocol.Chat(text=text):
+                return room.chat(at, conn, text)
         raise AssertionError(f"unhandled command {cmd.msg!r}")  # pragma: no cover
 
     async def commit(self, effects: list[Effect]) -> None:
@@ -377,6 +381,9 @@ class RoomActor:
                 except (RedisError, OSError):
                     log.warning("room %s: award %s not posted yet", self.code, a["award_id"])
             room.awards_posted(posted)
+        # the same for the finished rounds' figures of prompt difficulty: counted once each
+        if room.pending_stats:
+            await self.owners.prompts.post(room)
 
     def _remote_listeners(self, events: list[Event]) -> bool:
         """Whether any of ``events`` is for a socket on another process."""
@@ -431,6 +438,7 @@ class Owners:
         self._work = asyncio.Event()
         self._first_input = 0.0
         self.rng = random.Random(secrets.randbits(64))
+        self.prompts = PromptBook(store, runner.labels)
 
     def start(self) -> None:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
@@ -563,6 +571,7 @@ class Owners:
                 await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
                 for code in self.rooms_wanted():
                     await self.ensure(code)
+                await self.prompts.refresh_if_due(self.clock.now_ms())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -595,6 +604,7 @@ class Owners:
                 return
             state, cmd_id, ink = loaded
             room = Room.from_dict(state, self.settings, self.runner.labels, rng=self.rng)
+            room.beliefs = self.prompts.beliefs
             room.replay_ink(ink)
             actor = RoomActor(self, code, lease, room, cmd_id)
             await actor.read_backlog()

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from game_server.config import Settings
+from game_server.difficulty import LEVELS
 
 # Close codes: each number is defined here once, and CLOSE_CODES names and explains every one
 # (the browser gets the names from GET /api/config; docs/protocol.md's table is generated).
@@ -89,6 +90,8 @@ _RESUME_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}\\.[A-Za-
 _PLAYER_ID_RE = re.compile(r"^p[0-9]{1,6}$")
 _PLAYER_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[\w .'-]+$")
+MODES = ("draw", "beat")  # everyone draws / players take turns and race the AI (beat.py)
+MAX_CHAT_CHARS = 100
 
 
 class ProtocolError(Exception):
@@ -126,6 +129,14 @@ class Join(msgspec.Struct, frozen=True, tag="join"):
 class SettingsMsg(msgspec.Struct, frozen=True, tag="settings"):
     rounds: int
     seconds: int
+    mode: str | None = None  # "draw" | "beat"; None keeps the room's
+    difficulty: str | None = None  # "easy" | "mixed" | "hard"; None keeps the room's
+
+
+class Chat(msgspec.Struct, frozen=True, tag="chat"):
+    """A chat line; in a "Beat the AI" turn a guesser's line is their guess (beat.py)."""
+
+    text: str
 
 
 class Start(msgspec.Struct, frozen=True, tag="start"):
@@ -162,7 +173,9 @@ class Ping(msgspec.Struct, frozen=True, tag="ping"):
     pass
 
 
-ClientMessage = Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping
+ClientMessage = (
+    Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping | Chat
+)
 
 
 class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
@@ -183,6 +196,7 @@ RoomMessage = (
     | Kick
     | PlayAgain
     | Leave
+    | Chat
     | Disconnect
     | Resync
 )
@@ -363,7 +377,29 @@ def _settings(obj: dict[str, Any], s: Settings) -> SettingsMsg:
     return SettingsMsg(
         rounds=_int_in(obj, "rounds", MIN_ROUNDS, s.max_rounds, "settings"),
         seconds=_int_in(obj, "seconds", s.min_round_seconds, s.max_round_seconds, "settings"),
+        mode=_choice(obj, "mode", MODES),
+        difficulty=_choice(obj, "difficulty", LEVELS),
     )
+
+
+def _choice(obj: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
+    value = _opt(obj, key, str, "settings", None)
+    if value is not None and value not in allowed:
+        raise ProtocolError("bad_message", f"settings: {key} must be one of {allowed}", "settings")
+    return value
+
+
+def _chat(obj: dict[str, Any], s: Settings) -> Chat:
+    """Plain text: NFC, whitespace runs collapsed, no control characters, 1..100 chars."""
+    raw = _field(obj, "text", str, "chat")
+    text = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not text:
+        raise ProtocolError("bad_chat", "chat text must not be empty", "chat")
+    if len(text) > MAX_CHAT_CHARS:
+        raise ProtocolError("bad_chat", f"chat text is at most {MAX_CHAT_CHARS} characters", "chat")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text):
+        raise ProtocolError("bad_chat", "chat text must be printable", "chat")
+    return Chat(text=text)
 
 
 def _seq(obj: dict[str, Any], ref: str) -> int:
@@ -394,4 +430,5 @@ _PARSERS: dict[str, Any] = {
     "play_again": lambda o, s: PlayAgain(),
     "leave": lambda o, s: Leave(),
     "ping": lambda o, s: Ping(),
+    "chat": _chat,
 }

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from game_server import scoring
+from game_server import beat, difficulty, scoring
 from game_server.config import Settings
 from game_server.protocol import CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, error_message
 
@@ -101,14 +101,16 @@ class Guessed:
 Effect = Broadcast | Send | Infer | InkOp | Award | Guessed | Archive
 
 
+# Messages that announce no change of the persisted room state.
+_STATELESS = ("error", "snapshot", "chat", "close_guess")
+
+
 def changes_state(effects: Sequence[Effect]) -> bool:
     """Whether ``effects`` come from a change of the persisted room state (join, leave, phase,
-    host, settings, recognition, scores...): every such change announces itself with a message
-    other than an error. Ink (kept in the ink log) and guesses do not."""
+    host, settings, recognition, scores, hints...): every such change announces itself with a
+    message other than an error. Ink (kept in the ink log), guesses and chat lines do not."""
     for e in effects:
-        if isinstance(e, Broadcast):
-            return True
-        if isinstance(e, Send) and (e.msg is None or e.msg["type"] not in ("error", "snapshot")):
+        if isinstance(e, Broadcast | Send) and (e.msg is None or e.msg["type"] not in _STATELESS):
             return True
     return False
 
@@ -180,6 +182,7 @@ class Player:
     recognized_elapsed: int | None = None
     round_points: int = 0
     guess: Message | None = None
+    chats: list[int] = field(default_factory=list)  # recent chat times (beat.chat_allowed)
     # the AI's guesses over time: [{"t": last point's t, "ms": since round start, "guesses"}]
     timeline: list[Message] = field(default_factory=list)
 
@@ -266,6 +269,16 @@ class Room:
         self.any_recognized = False
         self.pending_awards: list[Message] = []
         self.last_results: list[Message] | None = None
+        # game mode and prompt difficulty (beat.py, difficulty.py)
+        self.mode = "draw"
+        self.level = "mixed"
+        self.deck: list[str] = []  # prompts dealt for the rest of the game
+        self.drawn: list[str] = []  # who drew in this round (beat)
+        self.turn: beat.Turn | None = None  # the running beat turn
+        self.ai_score = 0
+        self.pending_stats: list[Message] = []  # round records not yet counted (store.py)
+        # label -> Beta (alpha, beta) of its recognition rate; set by the owner, not persisted
+        self.beliefs: dict[str, tuple[float, float]] = {}
         self.autostart_at: int | None = None  # a public room's countdown to its next game
         self.kicked: list[str] = []  # identities kicked from this game (see kick())
 
@@ -287,7 +300,9 @@ class Room:
         return [p.conn for p in self.players.values() if p.conn is not None]
 
     def scores(self) -> dict[str, int]:
-        return {p.id: p.score for p in self.seated()}
+        """Seated players' scores (and the AI's, as ``"ai"``, in "beat" mode)."""
+        out = {p.id: p.score for p in self.seated()}
+        return {**out, beat.AI_ID: self.ai_score} if self.mode == "beat" else out
 
     def is_abandoned(self) -> bool:
         """No one connected and no seat waiting for a resume: the owner may let go."""
@@ -325,7 +340,7 @@ class Room:
 
     # ------------------------------------------------------------------ snapshot
 
-    def snapshot(self, now: int) -> Message:
+    def snapshot(self, now: int, viewer: Player | None = None) -> Message:
         in_round = self.phase in (DRAWING, INTERMISSION, GAME_OVER) and self.round > 0
         return {
             "room": self.code,
@@ -337,7 +352,7 @@ class Room:
             "round": self.round,
             "rounds": self.rounds,
             "seconds": self.seconds,
-            "prompt": self.prompt if in_round else None,
+            "prompt": self._prompt_for(viewer) if in_round else None,
             "deadline": self.deadline if self.phase == DRAWING else None,
             "starts_at": self.round_started_at if self.phase == DRAWING else None,
             "autostart_at": self.autostart_at,
@@ -353,6 +368,7 @@ class Room:
             },
             "guesses": {p.id: p.guess for p in self.seated() if p.guess is not None},
             "last_results": self.last_results if self.phase in (INTERMISSION, GAME_OVER) else None,
+            **self._beat_snapshot(),
         }
 
     # ------------------------------------------------------------------ membership
@@ -415,7 +431,7 @@ class Room:
             "player_id": player.id,
             "resume_token": token,
             "spectator": player.spectator,
-            "snapshot": self.snapshot(now),
+            "snapshot": self.snapshot(now, player),
         }
 
     def _resume(self, now: int, conn: str, token: str) -> list[Effect]:
@@ -437,9 +453,10 @@ class Room:
 
     def resync(self, now: int, conn: str) -> list[Effect]:
         """The connection may have missed events: send it the full state again."""
-        if self._by_conn(conn) is None:
+        viewer = self._by_conn(conn)
+        if viewer is None:
             return []
-        return [Send(conn, {"type": "snapshot", "snapshot": self.snapshot(now)})]
+        return [Send(conn, {"type": "snapshot", "snapshot": self.snapshot(now, viewer)})]
 
     def disconnect(self, now: int, conn: str) -> list[Effect]:
         """The socket ``conn`` went away: keep the seat for ``resume_seconds``."""
@@ -496,14 +513,27 @@ class Room:
 
     # ------------------------------------------------------------------ host commands
 
-    def change_settings(self, now: int, conn: str, rounds: int, seconds: int) -> list[Effect]:
+    def change_settings(
+        self,
+        now: int,
+        conn: str,
+        rounds: int,
+        seconds: int,
+        mode: str | None = None,
+        level: str | None = None,
+    ) -> list[Effect]:
+        """Host settings between games; ``mode`` (protocol.MODES) and ``level``
+        (difficulty.LEVELS) are kept when None."""
         host = self._host_only(conn, "settings")
         if not isinstance(host, Player):
             return host
         if self.phase not in (LOBBY, GAME_OVER):
             return self._err(conn, "bad_phase", "settings can change between games", "settings")
         self.rounds, self.seconds = rounds, seconds
-        return [Broadcast({"type": "settings", "rounds": rounds, "seconds": seconds})]
+        self.mode = mode or self.mode
+        self.level = level or self.level
+        msg = {"type": "settings", "rounds": rounds, "seconds": seconds}
+        return [Broadcast({**msg, "mode": self.mode, "difficulty": self.level})]
 
     def start(self, now: int, conn: str) -> list[Effect]:
         host = self._host_only(conn, "start")
@@ -518,6 +548,9 @@ class Room:
         self.autostart_at = None
         self.round = 0
         self.used_prompts = []
+        self.deck = []
+        self.drawn = []
+        self.ai_score = 0
         for p in self.seated():
             p.score = 0
         effects: list[Effect] = [
@@ -543,6 +576,8 @@ class Room:
         self.round = 0
         self.prompt = None
         self.last_results = None
+        self.turn = None
+        self.ai_score = 0
         for p in self.players.values():
             p.score = 0
             p.reset_round()
@@ -551,13 +586,23 @@ class Room:
     # ------------------------------------------------------------------ rounds
 
     def _deal(self) -> str:
-        fresh = [w for w in self.labels if w not in self.used_prompts]
-        prompt = self.rng.choice(fresh or self.labels)
+        """The next prompt of the game's deck, dealt by difficulty (difficulty.deal) for the
+        whole game at once, and again when it runs out (no repeats until every label is used)."""
+        if not self.deck:
+            fresh = [w for w in self.labels if w not in self.used_prompts] or self.labels
+            per_round = len(self.seated()) if self.mode == "beat" else 1
+            wanted = max(1, self.rounds * per_round - len(self.used_prompts))
+            self.deck = difficulty.deal(self.rng, fresh, wanted, self.level, self.beliefs)
+        prompt = self.deck.pop(0)
         self.used_prompts.append(prompt)
         return prompt
 
     def _start_round(self, now: int) -> list[Effect]:
-        self.round += 1
+        drawer = self._next_drawer() if self.mode == "beat" and self.round else None
+        if drawer is None:
+            self.round += 1
+            self.drawn = []
+            drawer = self._next_drawer() if self.mode == "beat" else None
         self.phase = DRAWING
         self.prompt = self._deal()
         # the get-ready card: the round clock starts ready_seconds after the prompt is shown
@@ -568,21 +613,20 @@ class Room:
         self.last_results = None
         for p in self.players.values():
             p.reset_round()
-        return [
-            InkOp(None),
-            Broadcast(
-                {
-                    "type": "round_started",
-                    "round": self.round,
-                    "rounds": self.rounds,
-                    "prompt": self.prompt,
-                    "starts_at": self.round_started_at,
-                    "deadline": self.deadline,
-                    "server_time": now,
-                    "seconds": self.seconds,
-                }
-            ),
-        ]
+        started = {
+            "type": "round_started",
+            "round": self.round,
+            "rounds": self.rounds,
+            "prompt": self.prompt,
+            "starts_at": self.round_started_at,
+            "deadline": self.deadline,
+            "server_time": now,
+            "seconds": self.seconds,
+        }
+        if drawer is None:
+            self.turn = None
+            return [InkOp(None), Broadcast(started)]
+        return [InkOp(None), *self._start_turn(drawer, started)]
 
     def round_due(self, now: int) -> bool:
         """The running round must end now: time is up or every connected player is done."""
@@ -590,6 +634,8 @@ class Room:
             return False
         if now >= self.deadline:
             return True
+        if self.turn is not None:  # a disconnected drawer may resume: only a removed one ends it
+            return self.turn.drawer not in self.players or self.turn.done(self._guessers())
         drawing = [p for p in self.seated() if p.conn is not None]
         return bool(drawing) and all(p.recognized_elapsed is not None for p in drawing)
 
@@ -599,6 +645,8 @@ class Room:
             return []
         results: list[Message] = []
         for p in self.seated():
+            if self.turn is not None and p.id != self.turn.drawer:
+                continue
             final = finals.get(p.id)
             results.append(
                 {
@@ -613,6 +661,7 @@ class Room:
                 }
             )
         self.last_results = results
+        self._record_round(results)
         assert self.game_id is not None
         timelines = {p.id: p.timeline for p in self.seated()}
         record = {
@@ -620,9 +669,12 @@ class Room:
             "prompt": self.prompt,
             "seconds": self.seconds,
             "results": [{**r, "timeline": timelines[r["player_id"]]} for r in results],
+            **self._turn_result(),
         }
-        archive: list[Effect] = [Archive(self.game_id, f"r{self.round}", record)]
-        last = self.round >= self.rounds
+        # a "beat" round has one part per turn (store.load_game keeps them in order)
+        part = f"r{self.round}" + (f".{len(self.drawn)}" if self.turn is not None else "")
+        archive: list[Effect] = [Archive(self.game_id, part, record)]
+        last = self.round >= self.rounds and (self.turn is None or self._next_drawer() is None)
         self.deadline = None
         if last:
             self.phase = GAME_OVER
@@ -641,13 +693,19 @@ class Room:
                     "results": results,
                     "scores": self.scores(),
                     "next_round_at": self.next_round_at,
+                    **self._turn_result(),
                 }
             ),
         ]
         if last:
             self.kicked = []
-            ranking = scoring.ranking((p.id, p.name, p.score) for p in self.seated())
-            meta = {"game_id": self.game_id, "ranking": ranking}
+            entries = [(p.id, p.name, p.score) for p in self.seated()]
+            meta: Message = {"game_id": self.game_id}
+            if self.mode == "beat":
+                meta["ai_score"] = self.ai_score
+                meta["versus_ai"] = beat.versus_ai(entries, self.ai_score)
+                entries.append((beat.AI_ID, beat.AI_NAME, self.ai_score))
+            meta["ranking"] = scoring.ranking(entries)
             effects.append(Archive(self.game_id, "meta", {**meta, "finished_at": now}))
             effects.append(Broadcast({"type": "game_ended", **meta}))
         return effects
@@ -669,6 +727,8 @@ class Room:
             and now >= self.next_round_at
         ):
             effects += self._start_round(now)
+        if self.phase == DRAWING and self.turn is not None and self.turn.reveal_due(now):
+            effects.append(Broadcast({"type": "hint", "hint": self.turn.hint()}))
         return effects + self._autostart(now)
 
     def _autostart(self, now: int) -> list[Effect]:
@@ -698,6 +758,8 @@ class Room:
         times: list[int] = []
         if self.phase == DRAWING and self.deadline is not None:
             times.append(self.deadline)
+            hint_at = self.turn.next_hint_at() if self.turn is not None else None
+            times += [hint_at] if hint_at is not None else []
         if self.phase == INTERMISSION and self.next_round_at is not None:
             times.append(self.next_round_at)
         if self.autostart_at is not None:
@@ -720,6 +782,8 @@ class Room:
             return self._err(conn, "spectator", "spectators cannot draw", ref)
         if self.phase != DRAWING or self.deadline is None or at >= self.deadline:
             return self._err(conn, "bad_phase", "drawing is only accepted during a round", ref)
+        if self.turn is not None and p.id != self.turn.drawer:
+            return self._err(conn, "not_drawer", "only this turn's drawer draws", ref)
         if p.recognized_elapsed is not None:
             return self._err(conn, "drawing_locked", "your drawing was already recognized", ref)
         return p
@@ -821,6 +885,8 @@ class Room:
             and guess.recognizes(self.prompt)
             and at < self.deadline
         ):
+            if self.turn is not None:
+                return effects + self._ai_recognized(p, at)
             first = not self.any_recognized
             self.any_recognized = True
             round_ms = self.seconds * 1000
@@ -828,14 +894,7 @@ class Room:
             p.recognized_elapsed = max(0, at - self.round_started_at)
             p.round_points = pts
             p.score += pts
-            award = {
-                "award_id": f"{self.code}:{self.game_id}:{self.round}:{p.id}",
-                "player": p.ident or identity(None, p.token_hash),
-                "name": p.name,
-                "points": pts,
-                "day": utc_day(at),
-            }
-            self.pending_awards.append(award)
+            award = self._award(p, pts, at, f"{self.round}:{p.id}")
             effects.append(
                 Broadcast(
                     {
@@ -849,8 +908,20 @@ class Room:
                     }
                 )
             )
-            effects.append(Award(**award))
+            effects.append(award)
         return effects
+
+    def _award(self, p: Player, points: int, at: int, key: str) -> Award:
+        """A leaderboard award, kept pending in the state until posted (exactly once)."""
+        award = {
+            "award_id": f"{self.code}:{self.game_id}:{key}",
+            "player": p.ident or identity(None, p.token_hash),
+            "name": p.name,
+            "points": points,
+            "day": utc_day(at),
+        }
+        self.pending_awards.append(award)
+        return Award(**award)
 
     def _record_guess(self, p: Player, at: int, guesses: list[dict[str, Any]]) -> None:
         """Add the AI's verdict on the drawing as it is now to its timeline (for the replay):
@@ -867,6 +938,168 @@ class Room:
 
     def awards_posted(self, award_ids: set[str]) -> None:
         self.pending_awards = [a for a in self.pending_awards if a["award_id"] not in award_ids]
+
+    # ------------------------------------------------------------------ beat the AI
+
+    def _prompt_for(self, viewer: Player | None) -> str | None:
+        """The prompt as ``viewer`` may see it: hidden from guessers while a turn runs."""
+        turn = self.turn
+        if turn is None or self.phase != DRAWING:
+            return self.prompt
+        knows = viewer is not None and (viewer.id == turn.drawer or viewer.id in turn.guessed)
+        return self.prompt if knows else None
+
+    def _beat_snapshot(self) -> Message:
+        turn = self.turn if self.phase == DRAWING else None
+        return {
+            "mode": self.mode,
+            "difficulty": self.level,
+            "ai_score": self.ai_score if self.mode == "beat" else None,
+            "turn": None
+            if turn is None
+            else {
+                "drawer": turn.drawer,
+                "turn": len(self.drawn),
+                "turns": self._turns(),
+                "hint": turn.hint(),
+                "guessed": turn.guessed,
+                "ai_elapsed_ms": turn.ai_elapsed,
+            },
+        }
+
+    def _can_draw(self) -> list[tuple[int, str]]:
+        """``(seat order, id)`` of connected seated players (who is away when their turn would
+        come misses it)."""
+        return [(p.order, p.id) for p in self.seated() if p.conn is not None]
+
+    def _next_drawer(self) -> str | None:
+        return beat.next_drawer(self._can_draw(), self.drawn)
+
+    def _turns(self) -> int:
+        """This round's turns: taken so far, plus who may still draw."""
+        return len(self.drawn) + sum(1 for _o, pid in self._can_draw() if pid not in self.drawn)
+
+    def _guessers(self) -> list[str]:
+        assert self.turn is not None
+        return [p.id for p in self.seated() if p.conn is not None and p.id != self.turn.drawer]
+
+    def _start_turn(self, drawer_id: str, started: Message) -> list[Effect]:
+        """A "beat" turn; its clock (and hints) start with the round's, after the get-ready."""
+        assert self.prompt is not None
+        self.drawn.append(drawer_id)
+        start = self.round_started_at
+        self.turn = beat.Turn.begin(drawer_id, self.prompt, start, self.seconds * 1000, self.rng)
+        started = {
+            **started,
+            "prompt": None,
+            "drawer": drawer_id,
+            "turn": len(self.drawn),
+            "turns": self._turns(),
+            "hint": self.turn.hint(),
+        }
+        drawer = self.players[drawer_id]
+        effects: list[Effect] = [Broadcast(started, drawer.conn)]
+        if drawer.conn is not None:
+            effects.append(Send(drawer.conn, {**started, "prompt": self.prompt}))
+        return effects
+
+    def _ai_recognized(self, drawer: Player, at: int) -> list[Effect]:
+        assert self.turn is not None
+        points = self.turn.ai_recognized(at)
+        self.ai_score += points
+        drawer.recognized_elapsed = self.turn.ai_elapsed
+        msg = {
+            "type": "recognized",
+            "player_id": drawer.id,
+            "label": self.prompt,
+            "elapsed_ms": drawer.recognized_elapsed,
+            "points": points,
+            "first": points > 0,
+            "score": self.ai_score,
+        }
+        return [Broadcast(msg)]
+
+    def _turn_result(self) -> Message:
+        turn = self.turn
+        if turn is None:
+            return {}
+        return {
+            "drawer": turn.drawer,
+            "turn": len(self.drawn),
+            "winner": turn.winner,
+            "ai_elapsed_ms": turn.ai_elapsed,
+            "guessers": [
+                {"player_id": pid, "elapsed_ms": ms, "points": self.players[pid].round_points}
+                for pid, ms in turn.guessed.items()
+                if pid in self.players
+            ],
+        }
+
+    def chat(self, at: int, conn: str, text: str) -> list[Effect]:
+        """A chat line (``text`` validated by protocol.py). During a "beat" turn a guesser's
+        line is their guess: the word scores (and is never shown), one edit away gets a private
+        ``close_guess``; nobody who knows the word may say it."""
+        p = self._member(conn, "chat")
+        if not isinstance(p, Player):
+            return p
+        if not beat.chat_allowed(p.chats, at):
+            limit = f"at most {beat.CHAT_MESSAGES} chat lines per {beat.CHAT_WINDOW_MS} ms"
+            return self._err(conn, "rate_limited", limit, "chat")
+        p.chats = beat.recent_chats(p.chats, at)
+        line: list[Effect] = [
+            Broadcast({"type": "chat", "player_id": p.id, "name": p.name, "text": text})
+        ]
+        turn = self.turn
+        if turn is None or turn.over or self.phase != DRAWING or at >= turn.deadline:
+            return line  # no turn running (once the AI got it the word is public)
+        guessing = not p.spectator and p.id != turn.drawer and p.id not in turn.guessed
+        if not guessing:
+            if beat.mentions(text, turn.word):
+                return self._err(conn, "reveals_word", "you know the word: do not say it", "chat")
+            return line
+        verdict = beat.judge(text, turn.word)
+        if verdict == "correct":
+            return self._guessed(p, at)
+        if verdict == "close":
+            return [Send(conn, {"type": "close_guess", "text": text}), *line]
+        return line
+
+    def _guessed(self, p: Player, at: int) -> list[Effect]:
+        assert self.turn is not None
+        points, drawer_points, first = self.turn.guess(at, p.id)
+        drawer = self.players.get(self.turn.drawer)
+        p.round_points, p.score = points, p.score + points
+        key = f"{self.round}:{len(self.drawn)}"
+        effects: list[Effect] = [self._award(p, points, at, f"{key}:{p.id}")]
+        msg: Message = {
+            "type": "guessed",
+            "player_id": p.id,
+            "elapsed_ms": self.turn.guessed[p.id],
+            "points": points,
+            "first": first,
+            "score": p.score,
+            "drawer_points": 0,
+        }
+        if drawer is not None:
+            drawer.round_points += drawer_points
+            drawer.score += drawer_points
+            msg.update(drawer_points=drawer_points, drawer_score=drawer.score)
+            effects.append(self._award(drawer, drawer_points, at, f"{key}:{p.id}:drawer"))
+        return [Broadcast(msg), *effects]
+
+    def _record_round(self, results: list[Message]) -> None:
+        """The finished round's figures for the prompt's difficulty (counted once, store.py)."""
+        drew = [r for r in results if r["strokes"]]
+        if not drew or self.prompt is None:
+            return
+        key = f"{self.code}:{self.game_id}:{self.round}" + (
+            f":{len(self.drawn)}" if self.turn else ""
+        )
+        elapsed = [r["elapsed_ms"] for r in drew if r["recognized"]]
+        self.pending_stats.append(difficulty.round_record(key, self.prompt, len(drew), elapsed))
+
+    def stats_posted(self, record_ids: set[str]) -> None:
+        self.pending_stats = [r for r in self.pending_stats if r["id"] not in record_ids]
 
     # ------------------------------------------------------------------ persistence
 
@@ -891,6 +1124,13 @@ class Room:
             "any_recognized": self.any_recognized,
             "pending_awards": self.pending_awards,
             "last_results": self.last_results,
+            "mode": self.mode,
+            "level": self.level,
+            "deck": self.deck,
+            "drawn": self.drawn,
+            "turn": self.turn.to_dict() if self.turn is not None else None,
+            "ai_score": self.ai_score,
+            "pending_stats": self.pending_stats,
             "autostart_at": self.autostart_at,
             "kicked": self.kicked,
         }
@@ -921,6 +1161,14 @@ class Room:
         room.any_recognized = d["any_recognized"]
         room.pending_awards = list(d["pending_awards"])
         room.last_results = d["last_results"]
+        # rooms stored by a server without game modes (a rolling upgrade) play "draw"
+        room.mode = d.get("mode", "draw")
+        room.level = d.get("level", "mixed")
+        room.deck = list(d.get("deck", []))
+        room.drawn = list(d.get("drawn", []))
+        room.turn = beat.Turn.from_dict(d["turn"]) if d.get("turn") else None
+        room.ai_score = d.get("ai_score", 0)
+        room.pending_stats = list(d.get("pending_stats", []))
         room.autostart_at = d.get("autostart_at")
         room.kicked = list(d.get("kicked", []))
         return room

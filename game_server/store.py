@@ -17,10 +17,14 @@ leaderboard keys share the tag ``{lb}``.
                                    identity (rules.identity)
 ``P {lb}:names``                   hash: player identity -> the name it last scored under
 ``P {lb}:awarded:D``               set of award ids already counted (idempotency)
-``P game:<id>``                    hash: a game's gallery, ``r<n>`` -> round record, ``meta``
-                                   -> ranking; PX = game_ttl_seconds from its last round
+``P game:<id>``                    hash: a game's gallery, ``r<n>`` (``r<n>.<turn>`` in
+                                   "beat") -> round record, ``meta`` -> ranking;
+                                   PX = game_ttl_seconds from its last round
 ``P public``                       hash: open public room code -> seated players
 ``P proc:<id>``                    a live server process (heartbeat, PX)
+``P {prompts}:stats:<label>``      hash: ``rounds``, ``drawings``, ``recognized``, ``h0``..
+                                   ``h9`` (difficulty.BUCKETS_MS histogram of recognition times)
+``P {prompts}:counted:<round>``    a round record already counted (idempotency, 1 day)
 =================================  =====================================================
 """
 
@@ -32,6 +36,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from game_server import difficulty
 from game_server.config import Settings
 from game_server.frames import dumps
 from game_server.protocol import Command, decode_command
@@ -84,6 +89,18 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 return 1
 """
+
+
+# KEYS: counted, stats;  ARGV: keep_ms, drawings, recognized, n, bucket...
+RECORD_ROUND = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
+redis.call('HINCRBY', KEYS[2], 'rounds', 1)
+redis.call('HINCRBY', KEYS[2], 'drawings', ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'recognized', ARGV[3])
+for j = 1, tonumber(ARGV[4]) do redis.call('HINCRBY', KEYS[2], 'h' .. ARGV[4 + j], 1) end
+return 1
+"""
+COUNTED_KEEP_MS = 86_400_000
 
 
 class Fenced(Exception):
@@ -251,6 +268,38 @@ class Store:
             out.append({"rank": rank, "player": player, "name": name or "?", "score": int(score)})
         return out
 
+    # ------------------------------------------------------------------ prompt difficulty
+
+    def prompt_key(self, label: str) -> str:
+        return f"{self.prefix}{{prompts}}:stats:{label}"
+
+    async def record_round(self, record: dict[str, Any]) -> bool:
+        """Add a round record (difficulty.round_record) to its prompt's stats, once per id."""
+        keys = [
+            f"{self.prefix}{{prompts}}:counted:{record['id']}",
+            self.prompt_key(record["prompt"]),
+        ]
+        buckets = [difficulty.bucket_of(ms) for ms in record["elapsed_ms"]]
+        args = [COUNTED_KEEP_MS, record["drawings"], len(buckets), len(buckets), *buckets]
+        return bool(await self.redis.eval(RECORD_ROUND, 2, *keys, *args))
+
+    async def prompt_stats(self, labels: Sequence[str]) -> dict[str, difficulty.PromptStats]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for label in labels:
+                pipe.hgetall(self.prompt_key(label))
+            rows = await pipe.execute()
+        out: dict[str, difficulty.PromptStats] = {}
+        for label, row in zip(labels, rows, strict=True):
+            if row:
+                stats = difficulty.PromptStats(
+                    int(row.get("rounds", 0)),
+                    int(row.get("drawings", 0)),
+                    int(row.get("recognized", 0)),
+                )
+                stats.histogram = [int(row.get(f"h{i}", 0)) for i in range(len(stats.histogram))]
+                out[label] = stats
+        return out
+
     # ------------------------------------------------------------------ game galleries
 
     async def archive_game(self, game_id: str, part: str, record: dict[str, Any]) -> None:
@@ -262,12 +311,17 @@ class Store:
             await pipe.execute()
 
     async def load_game(self, game_id: str) -> dict[str, Any] | None:
-        """A finished game: its ``meta`` with ``rounds`` (round records in order), or None."""
+        """A finished game: its ``meta`` with ``rounds`` (round records in order, a "beat" round's
+        turns ``r<round>.<turn>`` one after another), or None."""
         parts = await self.redis.hgetall(self.game_key(game_id))
         if "meta" not in parts:
             return None
         game = json.loads(parts.pop("meta"))
-        rounds = sorted((int(k[1:]), json.loads(v)) for k, v in parts.items() if k[:1] == "r")
+        rounds = sorted(
+            ([int(n) for n in k[1:].split(".")], json.loads(v))
+            for k, v in parts.items()
+            if k[:1] == "r"
+        )
         game["rounds"] = [r for _, r in rounds]
         return game
 

@@ -50,7 +50,11 @@ async def test_api_config_publishes_the_limits_and_close_codes(
         response = await client.get(f"{srv.http_url}/api/config")
     assert response.status_code == 200
     body = response.json()
-    assert body["limits"] == {**s.public(), "min_rounds": protocol.MIN_ROUNDS}
+    assert body["limits"] == {
+        **s.public(),
+        "min_rounds": protocol.MIN_ROUNDS,
+        "max_chat_chars": protocol.MAX_CHAT_CHARS,
+    }
     assert (body["limits"]["max_name_length"], body["limits"]["max_rounds"]) == (9, 3)
     assert body["close_codes"]["kicked"] == protocol.CLOSE_KICKED
     assert sorted(body["close_codes"].values()) == sorted(c.code for c in protocol.CLOSE_CODES)

@@ -27,6 +27,7 @@ from game_server.config import Settings
 from game_server.harness import ServerProcess
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round, recognized_points
+from tests.quickdraw import model_drawing
 
 LEASE_MS = 1000
 
@@ -196,10 +197,94 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         assert {r["player_id"]: r["score"] for r in game["ranking"]} == earned
         assert end2["scores"] == earned
         assert await leaderboard(b) == {"ada": earned[ada_id], "bob": earned[bob.player_id]}
+        # and in the prompts' difficulty: each round once, round 2 although its owner changed
+        async with httpx.AsyncClient() as client:
+            rows = (await client.get(f"{c.http_url}/api/prompts")).json()["prompts"]
+        played = {r["label"]: (r["rounds"], r["drawings"]) for r in rows if r["rounds"]}
+        start1 = (await bob.wait("round_started", round=1, cursor="p"))["prompt"]
+        assert played == {start1: (1, 2), start2["prompt"]: (1, 2)}
         print(f"failover: ada seated again {takeover_s:.2f} s after SIGKILL of the owner")
     finally:
         await ada.close()
         await bob.close()
+
+
+async def guess_all(people: list[GameClient], drawer: GameClient, turn: int) -> None:
+    """Every connected guesser types the word of ``turn`` at once."""
+    word = (await drawer.wait("round_started", turn=turn))["prompt"]
+    for p in people:
+        if p is not drawer:
+            await p.send({"type": "chat", "text": word})
+    await drawer.wait("round_ended", turn=turn)
+
+
+def unrecognized_mark(classifier: Any, word: str) -> list[list[list[float]]]:
+    """A tiny drawing the model does not take for ``word``."""
+    marks = [[[[0, 0, 0], [3, 4, 10]]], [[[0, 0, 0], [0, 50, 10]]], [[[0, 0, 0], [50, 0, 10]]]]
+    labels = list(classifier.labels)
+    threshold = Settings().recognition_confidence
+    for mark, row in zip(marks, classifier.predict([model_drawing(m) for m in marks]), strict=True):
+        if labels[int(row.argmax())] != word or float(row.max()) < threshold:
+            return mark
+    raise AssertionError(f"every mark looks like {word}")
+
+
+async def test_beat_the_ai_turn_survives_its_owner_being_killed(
+    cluster: Callable[[int], Any], settings: Settings, classifier: Any
+) -> None:
+    """The owner process dies mid-turn (it holds a guesser, not the drawer): the turn goes on
+    under a new owner with the guess made before, and everything is counted once."""
+    a, b, c = await cluster(3)
+    code = await new_room(a)
+    bob = await GameClient.connect(a.ws_url)  # first seated: process a owns the room
+    ada, dan = await GameClient.connect(b.ws_url), await GameClient.connect(b.ws_url)
+    cy = await GameClient.connect(c.ws_url)
+    people = [bob, ada, cy, dan]
+    names = ["bob", "ada", "cy", "dan"]
+    try:
+        for p, name in zip(people, names, strict=True):
+            await p.join(name, room=code)
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
+        await bob.send({"type": "settings", "rounds": 1, "seconds": 120, "mode": "beat"})
+        await dan.wait("settings")
+        await bob.send({"type": "start"})
+        await guess_all(people, bob, 1)
+
+        # turn 2: ada draws a mark the AI does not recognize, cy guesses, then the owner dies
+        word = (await ada.wait("round_started", turn=2))["prompt"]
+        assert (await dan.wait("round_started", turn=2))["prompt"] is None
+        ada.mark("t2")
+        await ada.draw(unrecognized_mark(classifier, word))
+        await ada.settle("t2")
+        await cy.send({"type": "chat", "text": word})
+        first = await dan.wait("guessed", player_id=cy.player_id)
+        a.kill()
+        await dan.send({"type": "chat", "text": word})  # applied by the next owner
+        second = await ada.wait("guessed", player_id=dan.player_id, within=60)
+        assert first["first"] and not second["first"] and second["points"] < first["points"]
+        end2 = await cy.wait("round_ended", turn=2)
+        assert end2["winner"] == cy.player_id
+        assert [g["player_id"] for g in end2["guessers"]] == [cy.player_id, dan.player_id]
+        assert end2["scores"][ada.player_id] == second["drawer_score"]
+        owner = await lease_of(settings, code)
+        assert owner is not None and owner.split()[0] in (b.process_id, c.process_id)
+
+        live = [ada, cy, dan]
+        await guess_all(live, cy, 3)
+        await guess_all(live, dan, 4)
+        game = await ada.wait("game_ended")
+        final = {r["player_id"]: r["score"] for r in game["ranking"]}
+        assert final["ai"] == 0 and game["ai_score"] == 0
+        assert await leaderboard(b) == {
+            name: final[p.player_id] for p, name in zip(people, names, strict=True)
+        }
+        async with httpx.AsyncClient() as client:
+            rows = (await client.get(f"{c.http_url}/api/prompts")).json()["prompts"]
+        played = {r["label"]: (r["rounds"], r["drawings"]) for r in rows if r["rounds"]}
+        assert played == {word: (1, 1)}  # only turn 2 had a drawing, counted once
+    finally:
+        for p in people:
+            await p.close()
 
 
 async def test_per_address_limits_are_global_and_idle_sockets_go_first(

@@ -110,3 +110,37 @@ def test_arbitrary_json_never_crashes_the_parser(obj: Any) -> None:
             "bad_json", "bad_message", "too_large", "bad_name", "bad_points",
             "room_not_found", "bad_resume", "no_such_player",
         }  # fmt: skip
+
+
+def test_settings_take_an_optional_mode_and_difficulty() -> None:
+    msg = parse(
+        {"type": "settings", "rounds": 2, "seconds": 20, "mode": "beat", "difficulty": "hard"}
+    )
+    assert msg == protocol.SettingsMsg(2, 20, "beat", "hard")
+    assert parse({"type": "settings", "rounds": 2, "seconds": 20, "mode": None}) == (
+        protocol.SettingsMsg(2, 20)
+    )
+    for bad in ({"mode": "solo"}, {"difficulty": "insane"}, {"mode": 1}):
+        assert code_of(json.dumps({"type": "settings", "rounds": 2, "seconds": 20, **bad})) == (
+            "bad_message"
+        )
+
+
+def test_chat_is_plain_text_of_bounded_length() -> None:
+    assert parse({"type": "chat", "text": "  a  <b>cat</b>\n "}) == protocol.Chat("a <b>cat</b>")
+    assert parse({"type": "chat", "text": "é" * protocol.MAX_CHAT_CHARS}).text == "é" * 100
+    for text in ("", "   ", "x" * (protocol.MAX_CHAT_CHARS + 1), "bell\x07", "rtl\u202e"):
+        assert code_of(json.dumps({"type": "chat", "text": text})) == "bad_chat"
+    assert code_of(json.dumps({"type": "chat", "text": 5})) == "bad_message"
+    assert code_of(json.dumps({"type": "chat"})) == "bad_message"
+
+
+def test_beat_messages_travel_on_the_command_stream() -> None:
+    """A room owned by another process gets chat and beat settings as typed commands."""
+    for msg in (
+        protocol.Chat("is it a cat?"),
+        protocol.SettingsMsg(2, 20, "beat", "hard"),
+        protocol.SettingsMsg(2, 20),
+    ):
+        cmd = protocol.Command("proc:1", 5, msg)
+        assert protocol.decode_command(protocol.encode_command(cmd)) == cmd

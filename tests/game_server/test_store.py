@@ -140,3 +140,18 @@ async def test_commands_stream_in_order(store: Store) -> None:
     assert [c for _, c in got] == sent  # typed commands, as sent
     assert [i for i, _ in got] == ids
     assert await store.read_commands(CODE, ids[-1], block_ms=1) == []
+
+
+async def test_a_round_record_counts_once_per_id(store: Store) -> None:
+    from game_server.difficulty import bucket_of, round_record
+
+    record = round_record(f"{CODE}:g:1", "cat", 3, [900, 4500])
+    assert await store.record_round(record)
+    assert not await store.record_round(record)  # a new owner posting it again
+    assert await store.record_round(round_record(f"{CODE}:g:2", "cat", 1, []))
+    stats = await store.prompt_stats(["cat", "dog"])
+    assert list(stats) == ["cat"]
+    cat = stats["cat"]
+    assert (cat.rounds, cat.drawings, cat.recognized) == (2, 4, 2)
+    assert cat.histogram[bucket_of(900)] == 1 and cat.histogram[bucket_of(4500)] == 1
+    assert sum(cat.histogram) == 2

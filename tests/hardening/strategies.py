@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 MESSAGE_TYPES = [
     "join", "settings", "start", "points", "undo", "clear", "kick", "play_again", "leave", "ping",
+    "chat",
 ]  # fmt: skip
 FIELDS = [
     "name", "room", "quickplay", "resume", "spectator", "rounds", "seconds", "seq", "stroke",
-    "points", "player_id", "type", "__proto__", "constructor",
+    "points", "player_id", "type", "__proto__", "constructor", "text", "mode", "difficulty",
 ]  # fmt: skip
 
 HUGE_NUMBERS = [

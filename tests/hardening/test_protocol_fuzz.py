@@ -57,6 +57,11 @@ def check_valid(msg: Any, s: Settings) -> None:
     elif isinstance(msg, protocol.SettingsMsg):
         assert 1 <= msg.rounds <= s.max_rounds
         assert s.min_round_seconds <= msg.seconds <= s.max_round_seconds
+        assert msg.mode in (None, *protocol.MODES)
+        assert msg.difficulty in (None, *protocol.LEVELS)
+    elif isinstance(msg, protocol.Chat):
+        assert 1 <= len(msg.text) <= protocol.MAX_CHAT_CHARS
+        assert msg.text == " ".join(msg.text.split()) and msg.text.isprintable()
     elif isinstance(msg, protocol.Undo | protocol.Clear):
         assert 0 <= msg.seq <= 2**53
 

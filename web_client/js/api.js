@@ -19,6 +19,11 @@ export async function createRoom() {
   return json(await fetch("/api/rooms", { method: "POST", headers: { Accept: "application/json" } }));
 }
 
+/** GET /api/prompts -> {prompts: [{label, rounds, difficulty, uncertainty, ...}]} hardest first */
+export async function fetchPrompts() {
+  return json(await fetch("/api/prompts", { headers: { Accept: "application/json" } }));
+}
+
 /** GET /api/config -> {limits, close_codes}: the server's limits and close codes (docs/protocol.md). */
 export async function fetchConfig() {
   return json(await fetch("/api/config", { headers: { Accept: "application/json" } }));

@@ -3,11 +3,12 @@
 import { createRoom, fetchConfig } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { announce, showConnection, toast } from "./notify.js";
-import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard } from "./router.js";
+import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard, wantsPrompts } from "./router.js";
 import { HomeScreen } from "./screens/home.js";
 import { LeaderboardScreen } from "./screens/leaderboard.js";
 import { LobbyScreen } from "./screens/lobby.js";
 import { OverScreen } from "./screens/over.js";
+import { PromptsScreen } from "./screens/prompts.js";
 import { ResultsScreen } from "./screens/results.js";
 import { RoundScreen } from "./screens/round.js";
 import { clearResume, loadResume, savedName, saveResume } from "./session.js";
@@ -19,7 +20,7 @@ const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "resul
 const PHASE_EVENTS = new Set(["round_started", "round_ended", "game_ended", "lobby"]);
 const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started"]);
 // Errors that are part of normal play (a late stroke after recognition, a race with the round end).
-const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke"]);
+const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke", "not_drawer"]);
 // Close codes after which reconnecting would be wrong, by their names in GET /api/config.
 const FINAL_CLOSES = {
   kicked: "The host removed you from the room.",
@@ -48,6 +49,7 @@ class App {
       results: new ResultsScreen(this),
       over: new OverScreen(this),
       leaderboard: new LeaderboardScreen(this),
+      prompts: new PromptsScreen(this),
     };
   }
 
@@ -100,7 +102,7 @@ class App {
   }
 
   closeLeaderboard() {
-    if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
+    if (wantsLeaderboard() || wantsPrompts()) history.replaceState(null, "", window.location.pathname);
     this.#route();
   }
 
@@ -167,6 +169,7 @@ class App {
         return this.#welcome(msg);
       case "frame":
         for (const update of expandFrame(msg)) this.#message(update);
+        if (this.room) this.screens[this.current]?.onFrame?.(this.room); // once per frame
         return undefined;
       case "pong":
         this.clock.recordRtt(msg.rtt);
@@ -263,6 +266,7 @@ class App {
   #route(force = false) {
     let name;
     if (wantsLeaderboard()) name = "leaderboard";
+    else if (wantsPrompts()) name = "prompts";
     else if (this.room) name = SCREEN_OF_PHASE[this.room.phase] || "lobby";
     else name = "home";
     if (name === this.current && !force) {

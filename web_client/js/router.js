@@ -24,3 +24,7 @@ export function goHomeUrl() {
 export function wantsLeaderboard() {
   return window.location.hash === "#leaderboard";
 }
+
+export function wantsPrompts() {
+  return window.location.hash === "#prompts";
+}

@@ -4,7 +4,13 @@ import { h, replaceChildren } from "./dom.js";
 import { byScore } from "./state.js";
 
 export function renderScoreboard(list, room) {
-  const items = byScore(room).map((p, i) => {
+  const rows = byScore(room);
+  if (room.mode === "beat" && room.aiScore !== null) {
+    // "Beat the AI": the AI stands on the scoreboard like a player
+    const ai = { id: "ai", name: "AI", score: room.aiScore, connected: true };
+    rows.splice(rows.filter((p) => (p.score || 0) >= ai.score).length, 0, ai);
+  }
+  const items = rows.map((p, i) => {
     const rec = room.recognized.get(p.id);
     return h(
       "li",

@@ -22,6 +22,12 @@ export function emptyRoom() {
     recognized: new Map(), // id -> {elapsed_ms, points, label}
     lastResults: null, // the last round_ended message
     ranking: null, // game_ended.ranking
+    // "Beat the AI" (docs/protocol.md): mode, the AI's score, the running turn, the chat
+    mode: "draw",
+    difficulty: "mixed",
+    aiScore: null,
+    turn: null, // {drawer, turn, turns, hint, guessed: {id: ms}}
+    versusAi: null, // game_ended.versus_ai
   };
 }
 
@@ -50,6 +56,10 @@ export function fromWelcome(msg) {
   room.drawings = new Map(Object.entries(s.drawings || {}).map(([id, d]) => [id, d.map((st) => [...st])]));
   room.guesses = toMap(s.guesses);
   room.recognized = toMap(s.recognized);
+  room.mode = s.mode || "draw";
+  room.difficulty = s.difficulty || "mixed";
+  room.aiScore = s.ai_score ?? null;
+  room.turn = s.turn ?? null;
   if (s.last_results) {
     room.lastResults = {
       round: room.round,
@@ -64,6 +74,7 @@ export function fromWelcome(msg) {
 }
 
 function setScores(room, scores) {
+  if (typeof scores?.ai === "number") room.aiScore = scores.ai;
   for (const [id, score] of Object.entries(scores || {})) {
     const p = room.players.get(id);
     if (p) p.score = score;
@@ -102,16 +113,20 @@ export function applyMessage(room, msg) {
     case "settings":
       room.rounds = msg.rounds;
       room.seconds = msg.seconds;
+      room.mode = msg.mode ?? room.mode;
+      room.difficulty = msg.difficulty ?? room.difficulty;
       return true;
     case "game_started":
       room.gameId = msg.game_id;
       room.rounds = msg.rounds;
       room.seconds = msg.seconds;
       room.ranking = null;
+      room.versusAi = null;
       room.lastResults = null;
       setScores(room, msg.scores);
       return true;
     case "round_started":
+      room.turn = msg.drawer ? { drawer: msg.drawer, turn: msg.turn, turns: msg.turns, hint: msg.hint, guessed: {} } : null;
       room.phase = "drawing";
       room.round = msg.round;
       room.rounds = msg.rounds;
@@ -141,9 +156,24 @@ export function applyMessage(room, msg) {
     case "recognized": {
       room.recognized.set(msg.player_id, { elapsed_ms: msg.elapsed_ms, points: msg.points, label: msg.label, first: msg.first });
       const p = room.players.get(msg.player_id);
-      if (p && typeof msg.score === "number") p.score = msg.score;
+      if (room.turn) room.aiScore = msg.score; // "beat": the AI's points
+      else if (p && typeof msg.score === "number") p.score = msg.score;
       return true;
     }
+    case "hint":
+      if (room.turn) room.turn.hint = msg.hint;
+      return true;
+    case "guessed": {
+      if (room.turn) room.turn.guessed[msg.player_id] = msg.elapsed_ms;
+      const p = room.players.get(msg.player_id);
+      if (p) p.score = msg.score;
+      const drawer = room.players.get(room.turn?.drawer);
+      if (drawer && typeof msg.drawer_score === "number") drawer.score = msg.drawer_score;
+      return true;
+    }
+    case "chat":
+    case "close_guess":
+      return true;
     case "round_ended":
       room.phase = "intermission";
       room.lastResults = msg;
@@ -153,10 +183,12 @@ export function applyMessage(room, msg) {
     case "game_ended":
       room.phase = "game_over";
       room.ranking = msg.ranking || [];
+      room.versusAi = msg.versus_ai ?? null;
       room.nextRoundAt = null;
       return true;
     case "lobby":
       room.phase = "lobby";
+      room.turn = null;
       room.prompt = null;
       room.deadline = null;
       room.ranking = null;

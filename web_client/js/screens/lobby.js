@@ -10,6 +10,8 @@ export class LobbyScreen {
     this.el = $('[data-screen="lobby"]');
     this.rounds = $("#set-rounds");
     this.seconds = $("#set-seconds");
+    this.mode = $("#set-mode");
+    this.difficulty = $("#set-difficulty");
     this.timer = null;
     const limits = app.config.limits;
     [this.rounds.min, this.rounds.max] = [limits.min_rounds, limits.max_rounds];
@@ -21,7 +23,7 @@ export class LobbyScreen {
       app.send("start");
     });
     $("#lobby-leave").addEventListener("click", () => app.leave());
-    for (const input of [this.rounds, this.seconds]) {
+    for (const input of [this.rounds, this.seconds, this.mode, this.difficulty]) {
       input.addEventListener("change", () => this.#sendSettings());
     }
     $("#settings-form").addEventListener("submit", (e) => {
@@ -49,7 +51,10 @@ export class LobbyScreen {
     $("#settings-form").hidden = !host;
     if (document.activeElement !== this.rounds) this.rounds.value = room.rounds;
     if (document.activeElement !== this.seconds) this.seconds.value = room.seconds;
+    if (document.activeElement !== this.mode) this.mode.value = room.mode;
+    if (document.activeElement !== this.difficulty) this.difficulty.value = room.difficulty;
     setText($("#settings-view"), `${room.rounds} round${room.rounds === 1 ? "" : "s"} · ${room.seconds} s each`);
+    setText($("#mode-view"), `${room.mode === "beat" ? "Beat the AI" : "Everyone draws"} · ${room.difficulty} prompts`);
 
     const hostName = room.players.get(room.host)?.name ?? "the host";
     $("#start").hidden = !host;
@@ -95,7 +100,11 @@ export class LobbyScreen {
     const rounds = Number.parseInt(this.rounds.value, 10);
     const seconds = Number.parseInt(this.seconds.value, 10);
     if (!Number.isFinite(rounds) || !Number.isFinite(seconds)) return;
-    if (rounds !== room.rounds || seconds !== room.seconds) this.app.send("settings", { rounds, seconds });
+    const mode = this.mode.value;
+    const difficulty = this.difficulty.value;
+    if (rounds !== room.rounds || seconds !== room.seconds || mode !== room.mode || difficulty !== room.difficulty) {
+      this.app.send("settings", { rounds, seconds, mode, difficulty });
+    }
   }
 
   async #copy() {

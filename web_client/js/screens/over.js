@@ -2,6 +2,7 @@
 
 import { $, h, replaceChildren, setText } from "../dom.js";
 import { isHost } from "../state.js";
+import { renderVersus } from "./beat.js";
 import { renderResults } from "./results.js";
 
 const MEDALS = ["gold", "silver", "bronze"];
@@ -33,6 +34,7 @@ export class OverScreen {
       ),
     );
     replaceChildren($("#ranking"), rows);
+    renderVersus($("#versus-ai"), room);
     const host = isHost(room);
     $("#play-again").hidden = !host;
     const hostName = room.players.get(room.host)?.name ?? "the host";

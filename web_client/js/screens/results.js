@@ -3,6 +3,7 @@
 import { $, replaceChildren, setText } from "../dom.js";
 import { resultCard } from "../resultcard.js";
 import { renderScoreboard } from "../scoreboard.js";
+import { turnSummary } from "./beat.js";
 
 /** Result cards, mine first, then recognized fastest, then the rest. */
 export function renderResults(list, room, results) {
@@ -25,6 +26,7 @@ export class ResultsScreen {
     const res = room.lastResults;
     if (!res) return;
     setText($("#results-title"), `Round ${res.round} of ${res.rounds}: ${res.prompt}`);
+    setText($("#turn-summary"), turnSummary(room, res));
     renderResults($("#result-cards"), room, res);
     renderScoreboard($("#results-scores"), room);
     clearInterval(this.timer);

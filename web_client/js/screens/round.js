@@ -9,6 +9,7 @@ import { DrawingPad } from "../pad.js";
 import { renderScoreboard } from "../scoreboard.js";
 import { Speaker } from "../speech.js";
 import { Tiles } from "../tiles.js";
+import { BeatPanel, mayDraw } from "./beat.js";
 
 const URGENT_MS = 5000;
 
@@ -23,6 +24,7 @@ export class RoundScreen {
       maxBatch: Math.min(256, app.config.limits.max_points_per_update),
     });
     this.tiles = new Tiles($("#tiles"));
+    this.beat = new BeatPanel(app, this.pad);
     this.narrator = new Narrator();
     this.speaker = new Speaker();
     this.caption = $("#caption");
@@ -47,7 +49,7 @@ export class RoundScreen {
 
   /** Show the round (a new one, or the current one again after a resume). */
   enter(room) {
-    const key = `${room.gameId}:${room.round}`;
+    const key = `${room.gameId}:${room.round}:${room.turn?.turn ?? 0}`;
     const fresh = this.round !== key;
     this.round = key;
     const mine = room.drawings.get(room.me) || [];
@@ -66,12 +68,13 @@ export class RoundScreen {
     setText($("#prompt"), room.prompt);
     const rec = room.recognized.get(room.me);
     this.#showRecognized(rec);
-    this.#setDrawing(!room.spectator && !rec && this.app.online);
+    this.#setDrawing(!room.spectator && !rec && this.app.online && mayDraw(room));
     if (rec && fresh) this.#narrateRecognized(rec.label ?? room.prompt);
     this.tiles.sync(room);
     renderScoreboard($("#scoreboard"), room);
     this.#startTimer(room);
-    if (fresh) announce(`Round ${room.round}. Draw ${room.prompt}.`);
+    this.beat.enter(room, fresh);
+    if (fresh) announce(`Round ${room.round}. ${$("#prompt-verb").textContent} ${room.prompt ?? $("#prompt").textContent}.`);
   }
 
   leave() {
@@ -82,7 +85,7 @@ export class RoundScreen {
 
   /** Connection state changed while this screen is up. */
   setOnline(online, room) {
-    this.#setDrawing(online && !room.spectator && !room.recognized.has(room.me));
+    this.#setDrawing(online && !room.spectator && !room.recognized.has(room.me) && mayDraw(room));
   }
 
   /** Drawing on or off: off once recognized (the drawing is locked), offline, or watching. */
@@ -124,6 +127,12 @@ export class RoundScreen {
         break;
       default:
     }
+    this.beat.onMessage(room, msg);
+  }
+
+  /** A frame's updates were applied (after their onMessage calls). */
+  onFrame(room) {
+    this.beat.onFrame(room);
   }
 
   #edited(seq) {

@@ -4,12 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# torch is pinned to 2.13.0. Pass --build-arg TORCH_INDEX_URL=<PyTorch's CPU wheel index> to
-# install the small CPU-only build instead of the default (CUDA) wheel.
-ARG TORCH_INDEX_URL=""
-RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; \
-    else pip install torch==2.13.0; fi
-
+# Serving needs no torch (inference is numpy); training is the [train] extra, not installed here.
 COPY pyproject.toml README.md ./
 COPY game_server ./game_server
 COPY model ./model

@@ -8,12 +8,13 @@ no timings: a synthetic 10 ms per point is used so they can still be replayed).
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
+
+from training.data import data_dir, timed_strokes, vocabulary
 
 __all__ = [
     "Drawing",
@@ -26,20 +27,6 @@ __all__ = [
     "stream_updates",
     "vocabulary",
 ]
-
-_HERE = Path(__file__).resolve().parent
-
-
-def data_dir() -> Path:
-    """``$DOODLE_QUICKDRAW_DIR``, else ``<repo>/../shared/data/quickdraw``."""
-    env = os.environ.get("DOODLE_QUICKDRAW_DIR")
-    if env:
-        return Path(env)
-    for base in (_HERE.parent.parent, _HERE.parent):
-        cand = base / "shared" / "data" / "quickdraw"
-        if cand.is_dir():
-            return cand
-    return _HERE.parent.parent / "shared" / "data" / "quickdraw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,26 +52,13 @@ class Drawing:
         return [[s[0], s[1]] for s in self.strokes]
 
 
-def _with_times(strokes: list, source: str) -> list[list[list[float]]]:
-    if source == "raw":
-        return [[list(s[0]), list(s[1]), list(s[2])] for s in strokes if len(s) >= 3 and s[0]]
-    out, t = [], 0.0
-    for s in strokes:
-        if not s[0]:
-            continue
-        ts = [t + 10.0 * i for i in range(len(s[0]))]
-        t = ts[-1] + 150.0  # pen-up pause between strokes
-        out.append([list(s[0]), list(s[1]), ts])
-    return out
-
-
 @cache
 def _read(path: Path, source: str) -> tuple[Drawing, ...]:
     out = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)
-            strokes = _with_times(rec["drawing"], source)
+            strokes = timed_strokes(rec["drawing"], source)
             if strokes:
                 out.append(Drawing(rec["word"], str(rec["key_id"]), strokes, source))
     return tuple(out)
@@ -100,12 +74,6 @@ def load_category(word: str, *, limit: int | None = None) -> list[Drawing]:
             if drawings:
                 return list(drawings[:limit])
     return []
-
-
-@lru_cache(maxsize=1)
-def vocabulary() -> tuple[str, ...]:
-    meta = json.loads((data_dir() / "categories.json").read_text(encoding="utf-8"))
-    return tuple(meta["vocabulary"])
 
 
 def iter_drawings(words: Sequence[str] | None = None) -> Iterator[Drawing]:

@@ -3,9 +3,9 @@
 ``python -m bench.micro [--reps N] [--drawings N] [--json] [--quick]``
 
 Measured (each call timed alone with ``time.perf_counter_ns``; median and p99 in
-microseconds; torch runs with ``torch.set_num_threads(1)`` unless ``--threads`` says
-otherwise, because the server runs one inference at a time per process and the machine has
-2 cores shared with the event loop):
+microseconds; the MLP is numpy, pin its BLAS threads with ``OPENBLAS_NUM_THREADS=1``
+because the server runs one inference at a time per process and the machine has 2 cores
+shared with the event loop; torch is not needed):
 
 * ``normalize``: ``model.normalize`` of whole raw drawings, by raw points and by strokes;
 * ``rasterize``: ``model.rasterize`` of normalized drawings, by normalized points / strokes;
@@ -36,7 +36,6 @@ from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
-import torch
 
 from bench import classifier as classifier_mod
 from bench import seed_pipeline as seed
@@ -313,7 +312,6 @@ def bench_seed(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(args.threads)
     clf = classifier_mod.load(args.model, use_stand_in=args.stand_in)
     drawings = sample_drawings(args.drawings, seed=args.seed)
     result: dict[str, Any] = {
@@ -323,7 +321,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {
             "reps": args.reps,
             "drawings": len(drawings),
-            "torch_threads": args.threads,
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "update_interval_ms": args.interval_ms,
             "recipients": args.recipients,
@@ -357,7 +354,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"# bench.micro  {m['date']}  (median of {result.get('repeat', 1)} run(s))  "
         f"{m['cpu']}  nproc={m['nproc']}  load={m['loadavg']}",
         f"# model: {result['model']} ({result['classes']} classes); "
-        f"torch threads={result['config']['torch_threads']}; "
+        f"OPENBLAS_NUM_THREADS={result['config']['openblas_threads']}; "
         f"drawings={c['drawings']} (median {c['median_raw_points']:.0f}"
         f" raw points, {c['median_strokes']:.0f} strokes)",
         f"{'section':<10} {'case':<58} {'n':>7} {'median us':>10} {'p99 us':>10}",
@@ -408,7 +405,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed-guesses", type=int, default=400, help="guesses compared with seed")
     p.add_argument("--recipients", type=int, default=8, help="room size for the fan-out")
     p.add_argument("--interval-ms", type=float, default=100.0, help="client batching interval")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--seed", type=int, default=0, help="drawing sample seed")
     p.add_argument("--model", default=None, help="model artifact path (default: shipped)")
     p.add_argument("--stand-in", action="store_true", help="time a random-weight stand-in MLP")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import gc
 import io
 import logging
@@ -36,13 +38,15 @@ from game_server.ws import websocket_endpoint
 log = logging.getLogger("game_server")
 
 
-_MODELS: dict[str | None, Any] = {}
+_MODELS: dict[tuple[str | None, float | None], Any] = {}
 
 
 def _load_model(settings: Settings) -> Any | None:
-    """Load the classifier (once per path and process: tests build many apps)."""
-    if settings.model_path in _MODELS:
-        return _MODELS[settings.model_path]
+    """Load the classifier (once per path, threshold and process: tests build many apps), with
+    ``DOODLE_RECOGNITION_THRESHOLD`` replacing its recognition rule's threshold when set."""
+    key = (settings.model_path, settings.recognition_threshold)
+    if key in _MODELS:
+        return _MODELS[key]
     try:
         from model import load_classifier
 
@@ -50,7 +54,10 @@ def _load_model(settings: Settings) -> Any | None:
     except Exception:  # reported by /healthz and the log; the server still serves pages
         log.exception("model could not be loaded")
         return None
-    _MODELS[settings.model_path] = clf
+    if settings.recognition_threshold is not None:
+        clf = copy.copy(clf)
+        clf.rule = dataclasses.replace(clf.rule, threshold=settings.recognition_threshold)
+    _MODELS[key] = clf
     return clf
 
 

@@ -19,7 +19,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from types import NoneType, UnionType
+from typing import Any, get_args, get_type_hints
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 _TRUE = ("1", "true", "yes", "on")
@@ -57,18 +58,6 @@ def setting(
     """A field of :class:`Settings` read from ``env`` (unset or empty: ``default``)."""
     spec = Spec(env, doc, minimum, maximum, choices, public)
     return field(default=default, metadata={"setting": spec})
-
-
-def _data_dir(env: Mapping[str, str]) -> Path | None:
-    """``DOODLE_DATA_DIR``; unset: ``$XDG_DATA_HOME/doodle-arena`` (``~/.local/share/...``);
-    set but empty: None (the embedded Redis keeps nothing)."""
-    raw = env.get("DOODLE_DATA_DIR")
-    if raw is not None:
-        return Path(raw).expanduser() if raw else None
-    base = env.get("XDG_DATA_HOME") or (
-        str(Path(env["HOME"]) / ".local" / "share") if env.get("HOME") else None
-    )
-    return Path(base) / "doodle-arena" if base else None
 
 
 def _data_dir(env: Mapping[str, str]) -> Path | None:
@@ -128,7 +117,7 @@ class Settings:
     rate_limit_window_seconds: float = setting("DOODLE_RATE_LIMIT_WINDOW_SECONDS", 10.0, "the window of `DOODLE_RATE_LIMIT_STRIKES`", minimum=0.1)
     metrics_enabled: bool = setting("DOODLE_METRICS", True, "serve Prometheus metrics at `/metrics`")
     shutdown_grace_seconds: float = setting("DOODLE_SHUTDOWN_GRACE_SECONDS", 3.0, "on SIGTERM, how long to wait for players to be told and disconnected", minimum=0)
-    recognition_confidence: float = setting("DOODLE_RECOGNITION_CONFIDENCE", 0.30, "probability the AI's top guess needs to recognize a drawing (above 1: never, as `bench.load` uses)", minimum=0)
+    recognition_threshold: float | None = setting("DOODLE_RECOGNITION_THRESHOLD", None, "overrides the threshold of the model artifact's calibrated recognition rule (unset: the artifact's own; above 1: never recognize, as `bench.load` uses)", minimum=0)
     prompts: tuple[str, ...] = setting("DOODLE_PROMPTS", (), "comma-separated model labels to deal prompts from (unset: all labels)")
     tick_ms: int = setting("DOODLE_TICK_MS", 25, "a room's owner handles what arrived during one tick as one batch: commands, one batched inference, one persist, one frame (no tick when idle)", minimum=1)
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)
@@ -164,6 +153,8 @@ class Settings:
 
 
 def _parse(kind: Any, spec: Spec, raw: str) -> object:
+    if isinstance(kind, UnionType):  # an optional setting (``float | None``): set, it is a value
+        kind = next(k for k in get_args(kind) if k is not NoneType)
     if kind is bool:
         if raw.lower() in _TRUE + _FALSE:
             return raw.lower() in _TRUE

@@ -1,8 +1,10 @@
 """Running the classifier for live guesses without stalling the event loop.
 
-Each player's drawing is kept, as the AI sees it, in a :class:`Sketch` that follows the ink ops
-(``apply_points`` / ``undo`` / ``clear``) and renders the 28x28 image on demand. Once per tick
-the owners of this process hand every sketch that changed, across all their rooms, to
+Each player's drawing is kept, as the AI sees it, in a :class:`Sketch`
+(``model.IncrementalRaster``: the exact incremental rasterizer, pixel-identical to
+``model.drawing_to_image``) that follows the ink ops (``apply_points`` / ``undo`` / ``clear``)
+and renders the 28x28 image on demand, redoing only what changed since the last image. Once
+per tick the owners of this process hand every sketch that changed, across all their rooms, to
 :meth:`InferenceRunner.guesses`: one batch rendered and classified with ONE model call in a
 dedicated worker thread (numpy releases the GIL), so the event loop keeps serving sockets.
 """
@@ -15,57 +17,27 @@ import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from game_server.rules import FinalGuess
+from game_server.rules import NO_GUESS, FinalGuess, Guess
+from model import IncrementalRaster as Sketch
+
+__all__ = ["InferenceRunner", "Sketch", "classify", "png_base64", "top_guesses"]
 
 log = logging.getLogger("game_server.inference")
 
 TOP_K = 3
 
 
-class Sketch:
-    """One player's drawing as the model sees it: strokes of ``[[xs], [ys]]``.
-
-    ``image()`` renders the whole drawing with ``model.drawing_to_image``; the exact incremental
-    rasterizer (``model.IncrementalRaster``) has the same methods and pixels.
-    """
-
-    __slots__ = ("_strokes",)
-
-    def __init__(self) -> None:
-        self._strokes: list[tuple[list[float], list[float]]] = []
-
-    def apply_points(self, stroke: int, points: Sequence[Sequence[float]]) -> None:
-        if stroke == len(self._strokes):
-            self._strokes.append(([], []))
-        xs, ys = self._strokes[stroke]
-        xs.extend(p[0] for p in points)
-        ys.extend(p[1] for p in points)
-
-    def undo(self) -> None:
-        if self._strokes:
-            self._strokes.pop()
-
-    def clear(self) -> None:
-        self._strokes = []
-
-    def image(self) -> npt.NDArray[np.uint8]:
-        from model import drawing_to_image
-
-        return drawing_to_image([[xs, ys] for xs, ys in self._strokes])
-
-    @property
-    def empty(self) -> bool:
-        return not self._strokes
-
-
 def classify(classifier: Any, sketches: Sequence[Sketch]) -> tuple[Any, Any]:
     """(probabilities (N, labels), images (N, 28, 28) uint8) of sketches; runs in a thread."""
-    images = np.stack([s.image() for s in sketches]) if sketches else np.zeros((0, 28, 28))
+    if not sketches:
+        return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
+    images = np.stack([s.image() for s in sketches])
     probs = classifier.predict_images(images)
     return np.asarray(probs, dtype=np.float64), images
 
@@ -94,33 +66,35 @@ class InferenceRunner:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def guesses(self, sketches: Sequence[Sketch]) -> list[list[dict[str, Any]]]:
-        """The top guesses of each sketch ([] for an empty one): one batch, one model call."""
+    async def guesses(self, sketches: Sequence[Sketch]) -> list[Guess]:
+        """The top guesses of each (non-empty) sketch: one batch, one model call."""
         if not sketches:
             return []
         loop = asyncio.get_running_loop()
         probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
         self.batches += 1
         self.inferred += len(sketches)
-        labels = self.labels
         return [
-            [] if s.empty else top_guesses(labels, row)
-            for s, row in zip(sketches, probs, strict=True)
+            Guess(top_guesses(self.labels, row), partial(self.classifier.recognizes, row))
+            for row in probs
         ]
 
-    async def final(self, sketches: dict[str, Sketch]) -> dict[str, FinalGuess]:
-        """The AI's verdict (top guesses + image) on each final drawing of a round."""
-        if not sketches:
-            return {}
-        ids = list(sketches)
+    async def final(self, sketches: dict[str, Sketch | None]) -> dict[str, FinalGuess]:
+        """The AI's verdict (top guesses + image) on each final drawing of a round (``None``:
+        an empty drawing, no guesses)."""
+        drawn = {pid: s for pid, s in sketches.items() if s is not None}
         loop = asyncio.get_running_loop()
         probs, images = await loop.run_in_executor(
-            self._executor, classify, self.classifier, [sketches[i] for i in ids]
+            self._executor, classify, self.classifier, list(drawn.values())
         )
-        return {
-            pid: FinalGuess(
-                guesses=[] if sketches[pid].empty else top_guesses(self.labels, probs[i]),
-                image=png_base64(images[i]),
-            )
-            for i, pid in enumerate(ids)
+        out = {
+            pid: FinalGuess([], NO_GUESS.recognizes, png_base64(np.zeros((28, 28), np.uint8)))
+            for pid in sketches
         }
+        for i, pid in enumerate(drawn):
+            out[pid] = FinalGuess(
+                top_guesses(self.labels, probs[i]),
+                partial(self.classifier.recognizes, probs[i]),
+                png_base64(images[i]),
+            )
+        return out

@@ -46,9 +46,11 @@ from game_server.frames import Event, Header, TickOutput, dumps, encode_event
 from game_server.inference import InferenceRunner, Sketch
 from game_server.prompts import PromptBook
 from game_server.rules import (
+    NO_GUESS,
     Archive,
     Broadcast,
     Effect,
+    Guess,
     Guessed,
     Infer,
     InkOp,
@@ -113,6 +115,7 @@ class RoomActor:
         self.room = room
         self.cursor = cursor  # the last applied command of the stream
         self._saved_cursor = cursor
+        self._after = cursor  # the last stream command read
         self.inbox: list[Item] = []
         self.senders: set[str] = set()  # local connections whose commands this tick applies
         self.stopped = False
@@ -120,7 +123,7 @@ class RoomActor:
         self.sketches: dict[str, Sketch] = {}
         for p in room.players.values():
             for i, stroke in enumerate(p.strokes):
-                self._sketch(p.id).apply_points(i, stroke)
+                self.sketch(p.id).apply_points(i, stroke)
         self._tasks: list[asyncio.Task[Any]] = []
         self._public_count: int | None = None
 
@@ -158,11 +161,16 @@ class RoomActor:
         self.inbox.append(item)
         self.owners.wake()
 
+    async def read_backlog(self) -> None:
+        """Before the fast path opens: the commands already waiting in the stream come first."""
+        for msg_id, cmd in await self.store.read_commands(self.code, self._after, block_ms=None):
+            self.submit(cmd, msg_id)
+            self._after = msg_id
+
     async def _read_commands(self) -> None:
-        after = self.cursor
         while True:
             try:
-                entries = await self.store.read_commands(self.code, after, block_ms=1000)
+                entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -170,7 +178,7 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             for msg_id, cmd in entries:
-                after = msg_id
+                self._after = msg_id
                 self.submit(cmd, msg_id)
 
     async def _renew(self) -> None:
@@ -240,30 +248,29 @@ class RoomActor:
                 if op is None:
                     self.sketches = {}
                 elif op["op"] == "points":
-                    self._sketch(op["p"]).apply_points(op["stroke"], op["points"])
+                    self.sketch(op["p"]).apply_points(op["stroke"], op["points"])
                 elif op["op"] == "undo":
-                    self._sketch(op["p"]).undo()
+                    self.sketch(op["p"]).undo()
                 else:
-                    self._sketch(op["p"]).clear()
+                    self.sketch(op["p"]).clear()
             elif isinstance(e, Infer) and e.player_id in self.room.players:
                 infer[e.player_id] = self.room.round
         return infer
 
-    def _sketch(self, player_id: str) -> Sketch:
+    def sketch(self, player_id: str) -> Sketch:
         sketch = self.sketches.get(player_id)
         if sketch is None:
             sketch = self.sketches[player_id] = Sketch()
         return sketch
 
-    def apply_guesses(
-        self, now: int, guesses: list[tuple[str, int, list[dict[str, Any]]]]
-    ) -> list[Effect]:
+    def apply_guesses(self, now: int, guesses: list[tuple[str, int, Guess]]) -> list[Effect]:
         """Step 2: the AI's guesses (player, round drawn in, top guesses)."""
         room = self.room
         effects: list[Effect] = []
         for pid, round_no, top in guesses:
             p = room.players.get(pid)
             if p is not None:
+                top = top if p.strokes else NO_GUESS  # an empty drawing has no guesses
                 effects += room.apply_guess(now, pid, round_no, p.seq, p.last_update_at, top)
         # every guess first (one frame), then what they caused (recognitions)
         return sorted(effects, key=lambda e: not isinstance(e, Guessed))
@@ -280,16 +287,14 @@ class RoomActor:
     async def _end_round(self, now: int) -> list[Effect]:
         room = self.room
         finals = await self.owners.runner.final(
-            {p.id: self.sketches.get(p.id) or Sketch() for p in room.seated()}
+            {p.id: self.sketches[p.id] if p.strokes else None for p in room.seated()}
         )
         effects: list[Effect] = []
         # updates that arrived before the deadline count even if the AI had not seen them yet
         for p in room.seated():
             final = finals.get(p.id)
             if final and final.guesses and p.recognized_elapsed is None and p.last_update_at:
-                effects += room.apply_guess(
-                    now, p.id, room.round, p.seq, p.last_update_at, final.guesses
-                )
+                effects += room.apply_guess(now, p.id, room.round, p.seq, p.last_update_at, final)
         return effects + room.end_round(now, finals)
 
     def _apply(self, now: int, cmd: protocol.Command) -> list[Effect]:
@@ -427,24 +432,30 @@ class Owners:
         self.events_ready = events_ready
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._claim_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
         self.rng = random.Random(secrets.randbits(64))
         self.prompts = PromptBook(store, runner.labels)
-        self.ticks = 0
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="claim"),
-            asyncio.create_task(self._tick_loop(), name="tick"),
-        ]
+        self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Stop claiming; a last tick applies, stores and announces what is in the inboxes
+        (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
+        if self._claim_task is not None:
+            self._claim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._claim_task
+        if self._tick_task is not None:
+            self._closing = True
+            self._work.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._tick_task
         for actor in list(self.actors.values()):
             await actor.stop(release=True)
         self.actors.clear()
@@ -478,6 +489,8 @@ class Owners:
                 await self.tick()
             except Exception:
                 log.exception("a tick failed")
+            if self._closing:
+                return
 
     def _until_next_timer(self) -> float | None:
         wakes = [a.room.next_wakeup() for a in self.actors.values()]
@@ -497,16 +510,15 @@ class Owners:
             work.append((actor, effects, actor.follow(effects)))
         if not work:
             return
-        self.ticks += 1
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
+        found: dict[str, list[tuple[str, int, Guess]]] = {}
         try:
-            tops = await self.runner.guesses([actor.sketches[pid] for actor, pid, _ in jobs])
+            tops = await self.runner.guesses([actor.sketch(pid) for actor, pid, _ in jobs])
         except Exception:
             log.exception("inference failed for a batch of %d", len(jobs))
-            tops = []
-        found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
-        for (actor, pid, rnd), top in zip(jobs, tops, strict=False):
-            found.setdefault(actor.code, []).append((pid, rnd, top))
+        else:
+            for (actor, pid, rnd), top in zip(jobs, tops, strict=True):
+                found.setdefault(actor.code, []).append((pid, rnd, top))
         commits = []
         for actor, effects, _ in work:
             if actor.stopped:
@@ -535,7 +547,9 @@ class Owners:
         # commands of this process's sockets were not stored: tell their senders (commands of
         # other processes stay in the stream for the next owner)
         error = dumps(protocol.error_message("unavailable", "the game store is unavailable; retry"))
-        self.deliver(actor.code, [({"to": c, "kind": "error"}, error) for c in actor.senders])
+        waiting = {i[0].conn for i in actor.inbox if isinstance(i, tuple) and i[1] is None}
+        conns = actor.senders | waiting
+        self.deliver(actor.code, [({"to": c, "kind": "error"}, error) for c in sorted(conns)])
         if isinstance(exc, Fenced):
             log.warning("room %s: fenced off (another process owns it)", actor.code)
             await self.dropped(actor, release=False)
@@ -593,9 +607,11 @@ class Owners:
             room.beliefs = self.prompts.beliefs
             room.replay_ink(ink)
             actor = RoomActor(self, code, lease, room, cmd_id)
+            await actor.read_backlog()
             self.actors[code] = actor
             log.info("room %s: owned by %s (epoch %d)", code, self.proc_id, lease.epoch)
             actor.start()
+            self.wake()  # its first tick: refresh guesses, persist, arm its timers
         finally:
             self._claiming.discard(code)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,10 +122,25 @@ TIMELINE_STEP = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class FinalGuess:
-    """The AI's verdict on a player's final drawing of a round."""
+class Guess:
+    """The AI's verdict on a drawing: its top guesses, and the model's recognition rule on
+    it (``recognizes(label)``: ``Classifier.recognizes`` on the drawing's probabilities)."""
 
     guesses: list[dict[str, Any]]
+    recognizes: Callable[[str], bool]
+
+
+def _recognizes_nothing(label: str) -> bool:
+    return False
+
+
+NO_GUESS = Guess([], _recognizes_nothing)  # the verdict on an empty drawing: no guesses
+
+
+@dataclass(frozen=True, slots=True)
+class FinalGuess(Guess):
+    """The AI's verdict on a player's final drawing of a round."""
+
     image: str  # base64 PNG of the 28x28 image the AI saw
 
 
@@ -847,7 +862,7 @@ class Room:
         round_no: int,
         seq: int,
         at: int,
-        guesses: list[dict[str, Any]],
+        guess: Guess,
     ) -> list[Effect]:
         """The AI's top guesses for ``player_id``'s drawing as of update ``seq`` (which arrived
         at ``at``). Announces the guess; recognizes the player when it matches the prompt."""
@@ -856,19 +871,18 @@ class Room:
             return []
         if p.recognized_elapsed is not None:
             return []
+        guesses = guess.guesses
         p.guess = {"seq": seq, "guesses": guesses}
         if seq == p.seq:
             self._record_guess(p, at, guesses)
         effects: list[Effect] = [Guessed(p.id, seq, guesses)]
-        top = guesses[0] if guesses else None
         assert self.deadline is not None
         # only a verdict on the drawing as it is now recognizes it (the drawing gets locked as
         # it is); a stale guess is shown, and the pending newer request decides
         if (
             seq == p.seq
-            and top is not None
-            and top["label"] == self.prompt
-            and top["p"] >= self.settings.recognition_confidence
+            and self.prompt is not None
+            and guess.recognizes(self.prompt)
             and at < self.deadline
         ):
             if self.turn is not None:

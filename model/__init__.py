@@ -4,6 +4,7 @@ small MLP trained on Google's Quick, Draw! data (CC BY 4.0).
     from model import load_classifier
     clf = load_classifier()            # the shipped artifact
     probs = clf.predict(drawings)      # (len(drawings), len(clf.labels)), rows sum to 1
+    clf.recognizes(probs[0], "cat")    # the game's calibrated recognition rule
 """
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT, ArtifactError
@@ -18,6 +19,7 @@ from model.raster import (
     normalize,
     rasterize,
 )
+from model.recognition import RecognitionRule
 
 __all__ = [
     "ATTRIBUTION",
@@ -28,6 +30,7 @@ __all__ = [
     "Classifier",
     "DrawingError",
     "IncrementalRaster",
+    "RecognitionRule",
     "drawing_to_image",
     "drawings_to_images",
     "load_classifier",

@@ -1,7 +1,9 @@
 """Inference: a loaded artifact as a numpy-only classifier.
 
 BatchNorm and the input scale are folded into the linear layers at load, so a forward pass
-is a few ``float32`` matrix products; torch is not imported at inference.
+is a few ``float32`` matrix products; torch is not imported at inference.  The artifact's
+calibration temperature divides the logits, and its recognition rule decides when a drawing
+counts as its prompt (:meth:`Classifier.recognizes`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.artifact import load_artifact
+from model.artifact import ArtifactError, load_artifact
 from model.network import MLPConfig, fold_batchnorm
 from model.raster import IMAGE_SIZE, Drawing, drawings_to_images
+from model.recognition import DEFAULT_RULE, RecognitionRule
 
 __all__ = ["Classifier", "load_classifier"]
 
@@ -32,6 +35,10 @@ class Classifier:
     * ``predict_images(images)``: the same for 28x28 uint8 images (ink 255 on 0), e.g.
       from :func:`model.drawing_to_image`, so callers can batch across players.
 
+    * ``recognizes(probs_row, label)``: the game's recognition rule (calibrated with the
+      weights, stored in the metadata's ``recognition``) on one row of ``predict``.
+    * ``temperature``: the logits are divided by it (metadata ``calibration``; 1 if absent).
+
     A drawing with no ink (no finite point), and an all-zero image, gets the uniform
     distribution ``1 / len(labels)`` in every column: the model has no opinion yet.
     """
@@ -45,7 +52,16 @@ class Classifier:
         self.metadata: dict[str, Any] = metadata
         self.config: MLPConfig = config
         self.labels: list[str] = list(metadata["labels"])
+        self._index = {label: i for i, label in enumerate(self.labels)}
         self._layers = fold_batchnorm(config, tensors)
+        try:
+            self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
+            rule = metadata.get("recognition")
+            self.rule = DEFAULT_RULE if rule is None else RecognitionRule.from_json(rule)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"bad calibration or recognition metadata: {exc!r}") from exc
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ArtifactError(f"calibration temperature {self.temperature} is not positive")
 
     @property
     def num_classes(self) -> int:
@@ -69,6 +85,8 @@ class Classifier:
         if x.shape[0] == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)
         logits = self.logits_from_images(x)
+        if self.temperature != 1.0:
+            logits /= self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=1, keepdims=True)
@@ -82,6 +100,12 @@ class Classifier:
         if len(drawings) == 0:
             return np.zeros((0, self.num_classes), dtype=np.float32)
         return self.predict_images(drawings_to_images(drawings))
+
+    def recognizes(self, probs: npt.ArrayLike, label: str) -> bool:
+        """Whether one row of :meth:`predict` recognizes the drawing as ``label`` (the
+        artifact's calibrated rule; ``False`` for a label the model does not know)."""
+        index = self._index.get(label)
+        return index is not None and self.rule.accepts(probs, index)
 
     def top_k(self, probs: npt.ArrayLike, k: int = 3) -> list[list[tuple[str, float]]]:
         """The ``k`` most likely (label, probability) pairs of every row of ``probs``."""

@@ -23,12 +23,16 @@ strokes so far (tested on every prefix of real drawings).  Work happens lazily i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from model.raster import (
+    _RDP_EPSILON,
+    _REACH,
     _SCALE,
+    _SIMPLIFIED_MAX,
     IMAGE_SIZE,
     FloatArray,
     _canvas_offset,
@@ -37,31 +41,173 @@ from model.raster import (
     _split,
     _stroke_coverage,
     _to_uint8,
-    _unit_scale,
 )
 
 __all__ = ["IncrementalRaster"]
 
 _NPIX = IMAGE_SIZE * IMAGE_SIZE
 
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is an optional speed-up (extra "fast")
+    numba = None
+
+
+def _jit(fn: Any) -> Any:
+    """Compile ``fn`` with numba when it is installed (IEEE semantics: no fastmath, so no
+    contraction into fused multiply-add and no reassociation); else leave it undefined."""
+    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else None
+
+
+# ------------------------------------------------------------------ compiled kernels
+#
+# Scalar transcriptions of model.raster's vectorized steps for ONE stroke, doing the same
+# IEEE operations in the same order, so that their results are bit-identical (tested against
+# the numpy path and drawing_to_image).
+
+
+def _simplify_kernel(xy: FloatArray, lo_x: float, lo_y: float, scale: float) -> FloatArray:
+    """Simplified points of one raw stroke scaled by ``(xy - lo) * scale``: model.raster's
+    ``_simplify`` (``_resample_candidates`` + ``_rdp_keep`` + round) for a single stroke."""
+    n_in = xy.shape[0]
+    x = np.empty(n_in)
+    y = np.empty(n_in)
+    n = 0
+    for i in range(n_in):  # scale, dropping consecutive duplicates
+        px = (xy[i, 0] - lo_x) * scale
+        py = (xy[i, 1] - lo_y) * scale
+        if n == 0 or px != x[n - 1] or py != y[n - 1]:
+            x[n] = px
+            y[n] = py
+            n += 1
+    # arc length from the first point, and the candidates (first / last resampled point of
+    # every segment, then the stroke's end point)
+    local = np.zeros(n)
+    for i in range(1, n):
+        dx = x[i] - x[i - 1]
+        dy = y[i] - y[i - 1]
+        seg = np.sqrt(dx * dx + dy * dy)
+        local[i] = local[i - 1] + seg  # cumsum order
+    cx = np.empty(2 * n)
+    cy = np.empty(2 * n)
+    m = 0
+    for i in range(n - 1):
+        dx = x[i + 1] - x[i]
+        dy = y[i + 1] - y[i]
+        seg = np.sqrt(dx * dx + dy * dy)
+        first = np.ceil(local[i])
+        last = np.ceil(local[i + 1]) - 1.0
+        for k in range(2):  # candidates first (if first <= last) and last (if > first)
+            pos = first if k == 0 else last
+            if first <= last and (k == 0 or last > first):
+                frac = (pos - local[i]) / seg if seg > 0.0 else 0.0
+                cx[m] = x[i] + frac * dx
+                cy[m] = y[i] + frac * dy
+                m += 1
+    length = local[n - 1]
+    if length == 0.0 or length - (np.ceil(length) - 1.0) > 1e-9:
+        cx[m] = x[n - 1]
+        cy[m] = y[n - 1]
+        m += 1
+    # Ramer-Douglas-Peucker, first farthest point on ties
+    keep = np.zeros(m, dtype=np.bool_)
+    keep[0] = True
+    keep[m - 1] = True
+    stack = [(0, m - 1)]
+    while stack:
+        a, b = stack.pop()
+        dx = cx[b] - cx[a]
+        dy = cy[b] - cy[a]
+        norm = np.sqrt(dx * dx + dy * dy)
+        best = -1.0
+        far = -1
+        for i in range(a + 1, b):
+            px = cx[i] - cx[a]
+            py = cy[i] - cy[a]
+            dist = np.abs(dx * py - dy * px) if norm != 0.0 else np.sqrt(px * px + py * py)
+            dist /= norm if norm != 0.0 else 1.0
+            if dist > best:
+                best = dist
+                far = i
+        if far >= 0 and best > _RDP_EPSILON:
+            keep[far] = True
+            stack.append((a, far))
+            stack.append((far, b))
+    out = np.empty((keep.sum(), 2))
+    k = 0
+    for i in range(m):  # round, clip into 0..255 (np.clip(np.rint(...)))
+        if keep[i]:
+            out[k, 0] = min(max(np.rint(cx[i]), 0.0), _SIMPLIFIED_MAX)
+            out[k, 1] = min(max(np.rint(cy[i]), 0.0), _SIMPLIFIED_MAX)
+            k += 1
+    return out
+
+
+def _coverage_kernel(pts: FloatArray, off_x: float, off_y: float) -> FloatArray:
+    """``_stroke_coverage`` of one simplified stroke placed at ``(pts + off) * _SCALE``."""
+    n = pts.shape[0]
+    px = np.empty(n)
+    py = np.empty(n)
+    for i in range(n):
+        px[i] = (pts[i, 0] + off_x) * _SCALE
+        py[i] = (pts[i, 1] + off_y) * _SCALE
+    per = np.zeros(_NPIX)
+    for s in range(max(n - 1, 1)):
+        e = min(s + 1, n - 1)  # a one-point stroke is the dot segment (p0, p0)
+        ax, ay, bx, by = px[s], py[s], px[e], py[e]
+        x0 = min(max(int(np.ceil(min(ax, bx) - _REACH - 0.5)), 0), IMAGE_SIZE - 1)
+        y0 = min(max(int(np.ceil(min(ay, by) - _REACH - 0.5)), 0), IMAGE_SIZE - 1)
+        x1 = min(max(int(np.floor(max(ax, bx) + _REACH - 0.5)), -1), IMAGE_SIZE - 1)
+        y1 = min(max(int(np.floor(max(ay, by) + _REACH - 0.5)), -1), IMAGE_SIZE - 1)
+        dx = bx - ax
+        dy = by - ay
+        len2 = dx * dx + dy * dy
+        for iy in range(y0, y1 + 1):
+            qy = (iy + 0.5) - ay
+            for ix in range(x0, x1 + 1):
+                qx = (ix + 0.5) - ax
+                t = (qx * dx + qy * dy) / len2 if len2 > 0.0 else 0.0
+                t = min(max(t, 0.0), 1.0)
+                ex = qx - t * dx
+                ey = qy - t * dy
+                cov = min(max(_REACH - np.sqrt(ex * ex + ey * ey), 0.0), 1.0)
+                j = iy * IMAGE_SIZE + ix
+                if cov > per[j]:
+                    per[j] = cov
+    return per
+
+
+_simplify_compiled = _jit(_simplify_kernel)
+_coverage_compiled = _jit(_coverage_kernel)
+
+
+Box = tuple[float, float, float, float]  # min x, min y, max x, max y
+
+
+def _union(boxes: list[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
 
 class _Stroke:
     """One stroke's finite raw points (in arrival chunks) and its cached simplification."""
 
-    __slots__ = ("chunks", "hi", "lo", "simple", "simple_hi", "simple_lo")
+    __slots__ = ("box", "chunks", "simple", "simple_box")
 
     def __init__(self) -> None:
         self.chunks: list[FloatArray] = []  # (n, 2) float64 finite raw (x, y)
-        self.lo: FloatArray | None = None  # raw bounding box, None while the stroke is empty
-        self.hi: FloatArray | None = None
+        self.box: Box | None = None  # of the raw points, None while the stroke is empty
         self.simple: FloatArray | None = None  # simplified points under IncrementalRaster._norm
-        self.simple_lo: FloatArray | None = None
-        self.simple_hi: FloatArray | None = None
+        self.simple_box: Box = (0.0, 0.0, 0.0, 0.0)
 
     def add(self, xy: FloatArray) -> None:
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        self.lo = lo if self.lo is None else np.minimum(self.lo, lo)
-        self.hi = hi if self.hi is None else np.maximum(self.hi, hi)
+        lo, hi = xy.min(axis=0).tolist(), xy.max(axis=0).tolist()
+        box = (lo[0], lo[1], hi[0], hi[1])
+        self.box = box if self.box is None else _union([self.box, box])
         self.chunks.append(xy)
         self.simple = None
 
@@ -69,6 +215,10 @@ class _Stroke:
         if len(self.chunks) > 1:
             self.chunks = [np.concatenate(self.chunks)]
         return self.chunks[0]
+
+    def set_simple(self, simple: FloatArray) -> None:
+        lo, hi = simple.min(axis=0).tolist(), simple.max(axis=0).tolist()
+        self.simple, self.simple_box = simple, (lo[0], lo[1], hi[0], hi[1])
 
 
 class IncrementalRaster:
@@ -81,7 +231,10 @@ class IncrementalRaster:
     the reference drops them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compiled: bool = True) -> None:
+        #: numba kernels (when numba is installed and ``compiled``), else the numpy functions
+        #: of model.raster: the same pixels either way
+        self.compiled = compiled and numba is not None
         self.clear()
 
     def clear(self) -> None:
@@ -137,46 +290,53 @@ class IncrementalRaster:
         self._image = None
 
     def _render(self) -> npt.NDArray[np.uint8]:
-        live = [g for g in self._geo if g.lo is not None]
+        live = [g for g in self._geo if g.box is not None]
         if not live:
             return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-        lo = np.min([g.lo for g in live], axis=0)
-        scale = float(_unit_scale((np.max([g.hi for g in live], axis=0) - lo).max()))
-        norm = (float(lo[0]), float(lo[1]), scale)
+        # normalization: the same IEEE operations as model.raster._normalize_batch
+        lx, ly, hx, hy = _union([g.box for g in live])  # type: ignore[misc]
+        extent = max(hx - lx, hy - ly)
+        norm = (lx, ly, _SIMPLIFIED_MAX / extent if extent > 0.0 else 1.0)
         if norm != self._norm:
             self._norm, self._n_prod = norm, 0
             for g in live:
                 g.simple = None
-        self._simplify([g for g in live if g.simple is None], lo, scale)
-        mid = np.min([g.simple_lo for g in live], axis=0) + np.max(
-            [g.simple_hi for g in live], axis=0
-        )
-        offset = _canvas_offset(mid)
-        key = (float(offset[0]), float(offset[1]))
-        if key != self._offset:
-            self._offset, self._n_prod = key, 0
+        self._simplify([g for g in live if g.simple is None], *norm)
+        # canvas offset: model.raster._raster_batch's
+        sx, sy, tx, ty = _union([g.simple_box for g in live])
+        offset = (_canvas_offset(sx + tx), _canvas_offset(sy + ty))
+        if offset != self._offset:
+            self._offset, self._n_prod = offset, 0
         # finished strokes: every live stroke before the last one (by index in self._geo)
         last = len(self._geo) - 1
-        while self._geo[last].lo is None:
+        while self._geo[last].box is None:
             last -= 1
         if self._n_prod > last:  # the product holds the stroke that is active again: redo
             self._n_prod = 0
         if self._n_prod == 0:
             self._prod = np.ones(_NPIX)
-        todo = [g for g in self._geo[self._n_prod : last] if g.lo is not None]
-        pts, bounds = _join([g.simple for g in [*todo, self._geo[last]]])
-        per = _stroke_coverage((pts + offset) * _SCALE, bounds)
+        todo = [g for g in self._geo[self._n_prod : last] if g.box is not None]
+        per = self._coverage([*todo, self._geo[last]], offset)
         for row in per[:-1]:
             self._prod *= 1.0 - row
         self._n_prod = last
         img = per[-1] if len(live) == 1 else 1.0 - self._prod * (1.0 - per[-1])
         return _to_uint8(img.reshape(IMAGE_SIZE, IMAGE_SIZE).astype(np.float32))
 
-    @staticmethod
-    def _simplify(strokes: list[_Stroke], lo: FloatArray, scale: float) -> None:
-        """Simplify ``strokes`` under the normalization ``(lo, scale)``, in one batch."""
-        if not strokes:
-            return
-        pts, bounds = _join([g.points() for g in strokes])
-        for g, s in zip(strokes, _split(_simplify(((pts - lo) * scale, bounds))), strict=True):
-            g.simple, g.simple_lo, g.simple_hi = s, s.min(axis=0), s.max(axis=0)
+    def _simplify(self, strokes: list[_Stroke], lo_x: float, lo_y: float, scale: float) -> None:
+        """Simplify ``strokes`` under the normalization ``(lo, scale)``."""
+        if self.compiled:
+            for g in strokes:
+                g.set_simple(_simplify_compiled(g.points(), lo_x, lo_y, scale))
+        elif strokes:
+            pts, bounds = _join([g.points() for g in strokes])
+            scaled = (pts - np.array([lo_x, lo_y])) * scale
+            for g, simple in zip(strokes, _split(_simplify((scaled, bounds))), strict=True):
+                g.set_simple(simple)
+
+    def _coverage(self, strokes: list[_Stroke], offset: tuple[float, float]) -> list[FloatArray]:
+        """Coverage (784,) of each simplified stroke placed at ``(simple + offset) * scale``."""
+        if self.compiled:
+            return [_coverage_compiled(g.simple, *offset) for g in strokes]
+        pts, bounds = _join([g.simple for g in strokes])
+        return list(_stroke_coverage((pts + np.array(offset)) * _SCALE, bounds))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +68,7 @@ _RDP_EPSILON = 2.0
 
 Drawing = Sequence[Any]
 FloatArray = npt.NDArray[np.float64]
+_Coord = TypeVar("_Coord", float, FloatArray)
 
 
 class DrawingError(ValueError):
@@ -335,12 +336,6 @@ def _point_drawing(bounds: npt.NDArray[np.intp], sb: npt.NDArray[np.intp]) -> np
     return np.repeat(np.arange(sb.size - 1), np.diff(pb))
 
 
-def _unit_scale(extent: FloatArray) -> FloatArray:
-    """The factor that makes the longer side ``extent`` span 0..255 (1 for a zero size)."""
-    with np.errstate(divide="ignore"):
-        return np.where(extent > 0.0, _SIMPLIFIED_MAX / extent, 1.0)
-
-
 def _simplify(flat: Flat) -> Flat:
     """Resample + RDP + round strokes already scaled to 0..255.
 
@@ -366,7 +361,9 @@ def _normalize_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> Flat:
     pts, bounds = flat
     starts = bounds[sb[:-1]]
     lo = np.minimum.reduceat(pts, starts, axis=0)
-    scale = _unit_scale((np.maximum.reduceat(pts, starts, axis=0) - lo).max(axis=1))
+    extent = (np.maximum.reduceat(pts, starts, axis=0) - lo).max(axis=1)
+    with np.errstate(divide="ignore"):
+        scale = np.where(extent > 0.0, _SIMPLIFIED_MAX / extent, 1.0)
     pd = _point_drawing(bounds, sb)
     return _simplify(((pts - lo[pd]) * scale[pd, None], bounds))
 
@@ -399,7 +396,7 @@ def normalize(drawing: Drawing) -> list[list[list[int]]]:
 # --------------------------------------------------------------------------- rasterize
 
 
-def _canvas_offset(mid: FloatArray) -> FloatArray:
+def _canvas_offset(mid: _Coord) -> _Coord:
     """Translation (units) that centres a bounding box with ``min + max == mid`` on the
     256-unit canvas inside the padding.  Google's code uses the max only, assuming a minimum
     of 0, which holds for normalized strokes."""

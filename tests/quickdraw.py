@@ -5,40 +5,26 @@
     strokes = point_strokes(d)                        # [[[x, y, t], ...], ...] canvas px + ms
     for stroke_index, points in update_batches(strokes, batch=16): ...   # what a client sends
 
-The data live in ``/work/shared/data/quickdraw`` (see its README); ``QUICKDRAW_DIR`` overrides.
+The data folder and the train/validation/test split come from :mod:`training.data`
+(``$QUICKDRAW_DATA``, default ``<repo>/../shared/data/quickdraw``).
 The drawings are from the Quick, Draw! dataset by Google, CC BY 4.0.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Iterator, Sequence
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
-DATA_DIR = Path(
-    os.environ.get("QUICKDRAW_DIR")
-    or Path(__file__).resolve().parents[2] / "shared" / "data" / "quickdraw"
-)
+from training.data import data_dir, split_of
 
 PointStroke = list[list[float]]
 
 
-@cache
-def categories() -> dict[str, Any]:
-    return json.loads((DATA_DIR / "categories.json").read_text())
-
-
-def vocabulary() -> list[str]:
-    return list(categories()["vocabulary"])
-
-
 @lru_cache(maxsize=256)
 def _read(kind: str, category: str) -> tuple[dict[str, Any], ...]:
-    path = DATA_DIR / kind / f"{category}.ndjson"
+    path = data_dir() / kind / f"{category}.ndjson"
     if not path.exists():
         return ()
     with path.open() as f:
@@ -91,24 +77,19 @@ def model_drawing(strokes: Sequence[PointStroke]) -> list[list[list[float]]]:
 
 def held_out(category: str, record: dict[str, Any]) -> bool:
     """Whether the model's training split kept this drawing out of training (validation or
-    test): ``sha256("<category>/i<index>") % 100 < 20`` (``/k<key_id>`` without an index), the
-    rule recorded in the artifact's metadata (model/artifacts/*.json, ``data.split``)."""
-    index = record.get("index")
-    key = f"{category}/i{int(index)}" if index is not None else f"{category}/k{record['key_id']}"
-    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-    return h % 100 < 20
+    test), by :func:`training.data.split_of`."""
+    return split_of(category, record.get("index"), record["key_id"]) != "train"
 
 
 def recognized_drawings(
     classifier: Any,
-    threshold: float,
     per_category: int = 1,
     kind: str = "raw",
     held_out_only: bool = True,
 ) -> dict[str, list[list[PointStroke]]]:
     """For each vocabulary label: up to ``per_category`` real drawings, held out of the
-    model's training, that ``classifier`` labels correctly with probability >= ``threshold``
-    (computed on the drawing as the server sees it)."""
+    model's training, that ``classifier`` recognizes as their label (its recognition rule,
+    ``classifier.recognizes``, on the finished drawing as the server sees it)."""
     labels = list(classifier.labels)
     out: dict[str, list[list[PointStroke]]] = {}
     for label in labels:
@@ -119,11 +100,8 @@ def recognized_drawings(
         if not candidates:
             continue
         probs = classifier.predict([model_drawing(c) for c in candidates])
-        li = labels.index(label)
         good = [
-            c
-            for c, row in zip(candidates, probs, strict=True)
-            if int(row.argmax()) == li and float(row[li]) >= threshold
+            c for c, row in zip(candidates, probs, strict=True) if classifier.recognizes(row, label)
         ]
         if good:
             out[label] = good[:per_category]

@@ -1,10 +1,11 @@
-"""Command line: ``python -m training {train,evaluate,bench-raster} ...``."""
+"""Command line: ``python -m training {train,calibrate,evaluate} ...``."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from training.data import vocabulary
@@ -63,6 +64,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--no-stretched", dest="use_stretched", action="store_false")
     p.add_argument("--weights-dtype", choices=["float16", "float32"], default=d.weights_dtype)
+    p.add_argument(
+        "--arch", choices=["mlp", "cnn"], default=d.arch, help="cnn: a teacher (never shipped)"
+    )
+    p.add_argument("--init", default=None, help="artifact to start from (fine-tuning)")
+    p.add_argument("--teacher", default=None, help="teacher checkpoint (.pt) to distill from")
+    p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
+    p.add_argument("--partial-prob", type=float, default=d.partial_prob)
     p.add_argument("--name", default=d.name)
     p.add_argument("--notes", default="")
     p.add_argument(
@@ -80,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     p_train = sub.add_parser("train", help="train an MLP and write an artifact")
     _add_train_args(p_train)
 
+    p_cal = sub.add_parser(
+        "calibrate",
+        help="fit the temperature and the recognition rule on validation; write the metadata",
+    )
+    p_cal.add_argument(
+        "--model", type=Path, default=None, help="artifact (.json); default: the shipped one"
+    )
+    p_cal.add_argument("--max-false", type=float, default=0.01, help="false recognition bound")
+
     p_eval = sub.add_parser("evaluate", help="evaluate artifacts on the held-out test split")
     p_eval.add_argument(
         "--model", type=Path, default=None, help="artifact (.json); default: the shipped one"
@@ -88,62 +106,40 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--out", type=Path, default=Path("reports"))
     p_eval.add_argument("--threads", type=int, default=2)
 
-    p_bench = sub.add_parser("bench-raster", help="time normalize/rasterize/predict")
-    p_bench.add_argument("--n", type=int, default=300, help="drawings per category")
-    p_bench.add_argument("--repeats", type=int, default=5)
-
     args = parser.parse_args(argv)
     if args.cmd == "train":
         from training.train import TrainConfig, train
 
-        cfg = TrainConfig(
-            classes=args.classes,
-            hidden=tuple(args.hidden),
-            dropout=args.dropout,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            optimizer=args.optimizer,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            samples_per_epoch=args.samples_per_epoch,
-            seed=args.seed,
-            threads=args.threads,
-            label_smoothing=args.label_smoothing,
-            balance=args.balance,
-            stroke_aug=args.stroke_aug,
-            aug_variants=args.aug_variants,
-            stroke_frac=args.stroke_frac,
-            stretched_frac=args.stretched_frac,
-            stretchify_prob=args.stretchify_prob,
-            image_aug=args.image_aug,
-            image_aug_mode=args.image_aug_mode,
-            rotate_deg=args.rotate_deg,
-            flip_prob=args.flip_prob,
-            max_per_class=args.max_per_class,
-            use_stretched=args.use_stretched,
-            workers=args.workers,
-            weights_dtype=args.weights_dtype,
-            name=args.name,
-            notes=args.notes,
-        )
+        names = {f.name for f in fields(TrainConfig)} - {"extra"}
+        values = {k: v for k, v in vars(args).items() if k in names}
+        cfg = TrainConfig(**{**values, "hidden": tuple(args.hidden)})
         command = "python -m training " + shlex.join(argv)
         summary = train(cfg, out=args.out, command=command)
         m = summary["metrics"]
+        if args.arch == "cnn":
+            print(f"teacher test top1 {m['test']['top1']:.4f} top3 {m['test']['top3']:.4f}")
         print(
             f"best epoch {summary['training']['best_epoch']}: val top1 {m['val']['top1']:.4f} "
             f"macro {m['val']['macro_top1']:.4f} stroke {m['val_stroke']['top1']:.4f}"
         )
         print(f"wrote {args.out}")
         return 0
+    if args.cmd == "calibrate":
+        from training.calibrate import calibrate
+
+        res = calibrate(args.model, args.max_false)
+        cal, rec = res["calibration"], res["recognition"]
+        print(
+            f"temperature {cal['temperature']}: validation ECE "
+            f"{cal['validation']['ece_before']:.4f} -> {cal['validation']['ece_after']:.4f}; "
+            f"rule {rec['rule']} >= {rec['threshold']} ({rec['candidates']})"
+        )
+        return 0
     if args.cmd == "evaluate":
         from training.evaluate import evaluate
 
         evaluate(args.model, args.baseline, args.out, threads=args.threads)
         return 0
-    if args.cmd == "bench-raster":
-        from model.timing import main as timing_main
-
-        return timing_main(["--n", str(args.n), "--repeats", str(args.repeats)])
     return 2
 
 

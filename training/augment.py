@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from model.raster import drawings_to_images, normalize_arrays
+from training.live import prefix_before
 
 __all__ = ["ImageAug", "StrokeAug", "augment_images", "augment_strokes", "partial_drawing"]
 
@@ -20,7 +21,7 @@ __all__ = ["ImageAug", "StrokeAug", "augment_images", "augment_strokes", "partia
 class StrokeAug:
     """Random transforms of a drawing's strokes (units: the 0..255 normalized space)."""
 
-    partial_prob: float = 0.35  # keep only the first k strokes (k < n), re-normalized
+    partial_prob: float = 0.35  # keep what was drawn before a uniformly random time
     rotate_deg: float = 12.0
     aspect: float = 0.25  # log-uniform x/y stretch in [exp(-a), exp(a)]
     shear: float = 0.15
@@ -40,13 +41,17 @@ def partial_drawing(drawing: list[Any], fraction: float) -> list[Any]:
 def augment_strokes(
     drawing: list[Any], rng: np.random.Generator, cfg: StrokeAug
 ) -> list[npt.NDArray[np.float64]]:
+    """A random variant of a timed drawing (strokes ``[xs, ys, ts]``): with ``partial_prob``
+    the prefix drawn before a uniformly random time of the drawing (mid-stroke too: what a
+    live update sees, each moment of the drawing equally likely), then random transforms."""
+    if drawing and rng.random() < cfg.partial_prob:
+        end = max(float(np.max(s[2])) for s in drawing)
+        drawing = prefix_before(drawing, rng.uniform(0.0, end) + 1e-6)
     strokes = normalize_arrays(drawing)
     n = len(strokes)
     if n == 0:
         return strokes
-    if n >= 2 and rng.random() < cfg.partial_prob:
-        strokes = strokes[: int(rng.integers(1, n))]
-    elif n >= 3 and rng.random() < cfg.drop_stroke_prob:
+    if n >= 3 and rng.random() < cfg.drop_stroke_prob:
         drop = int(rng.integers(1, n))
         strokes = strokes[:drop] + strokes[drop + 1 :]
     theta = math.radians(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
@@ -68,7 +73,7 @@ def augment_strokes(
 def render_augmented(
     drawing: list[Any], seed: int, variants: int, cfg: StrokeAug
 ) -> npt.NDArray[np.uint8]:
-    """``variants`` augmented renders of one drawing, (variants, 784) uint8."""
+    """``variants`` augmented renders of one timed drawing, (variants, 784) uint8."""
     rng = np.random.default_rng(seed)
     drawings = [[s.T for s in augment_strokes(drawing, rng, cfg)] for _ in range(variants)]
     return drawings_to_images(drawings).reshape(variants, 784)

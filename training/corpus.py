@@ -24,6 +24,7 @@ from training.data import (
     load_stretched,
     load_strokes,
     split_of,
+    timed_strokes,
 )
 
 __all__ = ["SRC_BITMAP", "SRC_STRETCHED", "SRC_STROKE", "Corpus", "HeldOut", "build_corpus"]
@@ -245,7 +246,7 @@ def augmented_stroke_pool(
             hashlib.sha256(f"{seed}|{d.source}|{d.category}|{d.key_id}".encode()).digest()[:8],
             "big",
         )
-        jobs.append((d.drawing, s, variants, cfg))
+        jobs.append((timed_strokes(d.drawing, d.source), s, variants, cfg))
     out = np.zeros((n * variants, 784), dtype=np.uint8)
     workers = max(1, min(workers, os.cpu_count() or 1))
     bar = tqdm(total=n, desc=f"stroke augmentation x{variants}", leave=False, disable=not progress)

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ __all__ = [
     "load_stretched",
     "load_strokes",
     "split_of",
+    "timed_strokes",
     "vocabulary",
 ]
 
@@ -55,8 +57,13 @@ def load_categories(root: Path | None = None) -> dict[str, Any]:
 
 def vocabulary(root: Path | None = None) -> list[str]:
     """The game vocabulary: categories flagged ``vocabulary: true``, sorted."""
+    return list(_vocabulary(root or data_dir()))
+
+
+@cache
+def _vocabulary(root: Path) -> tuple[str, ...]:
     cats = load_categories(root)["categories"]
-    return sorted(name for name, info in cats.items() if info.get("vocabulary"))
+    return tuple(sorted(name for name, info in cats.items() if info.get("vocabulary")))
 
 
 def _key(category: str, index: int | None, key_id: str | int | None) -> str:
@@ -134,6 +141,21 @@ def load_stretched(
         return np.zeros((0, 784), dtype=np.uint8), np.zeros(0, dtype=np.int64)
     with np.load(path) as z:
         return z["images"].astype(np.uint8), z["key_ids"].astype(np.int64)
+
+
+def timed_strokes(drawing: list[Any], source: str) -> list[list[list[float]]]:
+    """Strokes ``[xs, ys, ts]`` (ms since the first point): the raw drawing's own timings, or
+    for a simplified drawing (no timings) 10 ms per point and 150 ms between strokes."""
+    if source == "raw":
+        return [[list(s[0]), list(s[1]), list(s[2])] for s in drawing if len(s) >= 3 and s[0]]
+    out, t = [], 0.0
+    for s in drawing:
+        if not s[0]:
+            continue
+        ts = [t + 10.0 * i for i in range(len(s[0]))]
+        t = ts[-1] + 150.0  # pen-up pause between strokes
+        out.append([list(s[0]), list(s[1]), ts])
+    return out
 
 
 def fingerprint(paths: Sequence[Path]) -> str:

@@ -22,10 +22,12 @@ from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT
 from model.classifier import Classifier, load_classifier
 from model.raster import RASTER_VERSION, drawings_to_images
 from training.augment import partial_drawing
+from training.calibrate import calibration_figures, live_sets
 from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
 from training.data import load_categories
+from training.live import live_metrics
 
-__all__ = ["FRACTIONS", "evaluate", "score_model"]
+__all__ = ["FRACTIONS", "evaluate", "score_live", "score_model"]
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
@@ -82,6 +84,18 @@ def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, 
         early[f"{int(f * 100)}%"] = _summary(t1, t3, ys, n)
     res["early_recognition"] = early
     return res
+
+
+def score_live(clf: Classifier) -> dict[str, Any]:
+    """Live recognition on the test split (the artifact's rule and temperature): raw drawings
+    (real timings), simplified ones (synthetic timings) and both; false recognition also on
+    the test split of the categories outside the vocabulary."""
+    vocab, others = live_sets(clf, ("test",), ("test",))
+    out: dict[str, Any] = {}
+    for name, keep in (("raw", {"raw"}), ("simplified", {"simplified"}), ("all", None)):
+        part = [r for r in vocab if keep is None or r.source in keep]
+        out[name] = live_metrics(part, clf.rule, clf.labels, others)
+    return out
 
 
 def _score_sparse(clf: Classifier, corpus: Any, classes: list[int]) -> dict[str, Any]:
@@ -204,6 +218,77 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
 
+def _ci(r: dict[str, Any]) -> str:
+    lo, hi = r["ci95"]
+    return f"{_fmt(r['rate'])} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _live_markdown(res: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Live recognition (test split, replayed update by update)",
+        "",
+        "Every held-out stroke drawing of the test split replayed as the server sees it: one "
+        "update per 100 ms of the drawing's own time (partial stroke included), each through "
+        "`Classifier.predict`, the artifact's recognition rule (`Classifier.recognizes`) with the "
+        "prompt = the drawing's category. *raw*: real timings; *simplified*: drawings without "
+        "timings, 10 ms per point and 150 ms between strokes. False recognition: the same replay "
+        "with every wrong prompt (drawings of the vocabulary), and with every prompt (drawings of "
+        "categories outside the vocabulary, test split). 95% intervals: Wilson for rates, "
+        "bootstrap over drawings for medians and false recognition.",
+        "",
+        "| model | set | rule | n | recognized | Google's game | recognized (Google yes / no) "
+        "| median time to recognition | as fraction of drawing | false recognition: wrong "
+        "prompt / other categories | top-1 changes per drawing (mean) | updates |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        for part, m in res[name]["live"].items():
+            rule = m["rule"]
+            t, f = m["time_to_recognition_ms"], m["time_to_recognition_fraction"]
+            other = m.get("false_recognition_other_categories")
+            lines.append(
+                f"| {name} | {part} | {rule['rule']} ≥ {rule['threshold']} | "
+                f"{m['recognition']['n']} | {_ci(m['recognition'])} | "
+                f"{_ci(m['google_recognition'])} | "
+                f"{_fmt(m['recognition_google_recognized']['rate'])} / "
+                f"{_fmt(m['recognition_google_unrecognized']['rate'])} | "
+                f"{t['median']:.0f} ms [{t['ci95'][0]:.0f}, {t['ci95'][1]:.0f}] | "
+                f"{_fmt(f['median'])} | {_ci(m['false_recognition_wrong_prompt'])} / "
+                f"{_ci(other) if other else '—'} | "
+                f"{m['top1_changes_per_drawing']['mean']:.1f} | {m['updates_per_drawing']:.0f} |"
+            )
+    lines += [
+        "",
+        "First guess (top-1 at the first update, and on the whole first stroke): the most "
+        "frequent class, its share of drawings, the mean top probability.",
+        "",
+        "| model | set | first update | first stroke |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        for part, m in res[name]["live"].items():
+            cells = [
+                f"{g['most_frequent']} {_fmt(g['share'])} (p̄ {g['mean_top_p']:.2f})"
+                for g in (m["first_guess"]["first_update"], m["first_guess"]["first_stroke"])
+            ]
+            lines.append(f"| {name} | {part} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Calibration on the test split images (temperature from the artifact; 1 = none):",
+        "",
+        "| model | temperature | NLL before → after | ECE before → after |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in names:
+        c = res[name]["calibration_test"]
+        lines.append(
+            f"| {name} | {res[name]['temperature']} | {c['nll_before']:.3f} → "
+            f"{c['nll_after']:.3f} | {_fmt(c['ece_before'])} → {_fmt(c['ece_after'])} |"
+        )
+    return lines
+
+
 def _markdown(report: dict[str, Any], labels: list[str]) -> str:
     names = list(report["models"])
     res = {k: report["models"][k]["results"] for k in names}
@@ -247,6 +332,7 @@ def _markdown(report: dict[str, Any], labels: list[str]) -> str:
             s = er[f"{int(f * 100)}%"]
             cells += [_fmt(s.get("top1")), _fmt(s.get("top3"))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _live_markdown(res, names)
     sparse = res[names[0]].get("stretched_only_valtest", {})
     if sparse:
         lines += [
@@ -368,6 +454,11 @@ def evaluate(
     for name, (path, clf) in tqdm(models.items(), desc="scoring", leave=False):
         res = score_model(clf, corpus.test, labels)
         res["stretched_only_valtest"] = _score_sparse(clf, corpus, sparse)
+        res["live"] = score_live(clf)
+        res["temperature"] = clf.temperature
+        res["calibration_test"] = calibration_figures(
+            clf.logits_from_images(corpus.test.x), corpus.test.y, clf.temperature
+        )
         report["models"][name] = {
             "artifact": str(path),
             "architecture": clf.metadata["architecture"],
@@ -406,6 +497,6 @@ def _store_test_metrics(path: Path, res: dict[str, Any]) -> None:
     json_path = path if path.suffix == ".json" else path.with_suffix(".json")
     meta = json.loads(json_path.read_text())
     meta.setdefault("metrics", {})["test"] = {
-        k: res[k] for k in ("overall", "bitmap", "stroke", "early_recognition")
+        k: res[k] for k in ("overall", "bitmap", "stroke", "early_recognition", "live")
     }
     json_path.write_text(json.dumps(meta, indent=2) + "\n")

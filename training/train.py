@@ -1,7 +1,15 @@
-"""Training loop for the doodle MLP."""
+"""Training loop for the doodle MLP (and the CNN teacher it can be distilled from).
+
+``train`` = build the sampling pool (:func:`_pool`), the network (:func:`_network`), the
+optimizer (:func:`_optimizer`) and, to distill, the teacher's soft targets
+(:func:`teacher_targets`); then epochs of :func:`_train_epoch`, each scored on validation
+(:func:`_validate`), keeping the best; the result goes to an artifact (MLP) or a teacher
+checkpoint (CNN, never shipped) with :func:`_summary`.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.artifact import save_artifact
+from model.artifact import load_artifact, save_artifact
 from model.network import MLPConfig, build_mlp
 from model.raster import RASTER_VERSION
 from training.augment import ImageAug, StrokeAug, augment_images
@@ -26,6 +34,7 @@ from training.corpus import (
     build_corpus,
 )
 from training.data import REPO_ROOT
+from training.teacher import build_cnn, load_teacher
 
 __all__ = ["TrainConfig", "evaluate_logits", "train"]
 
@@ -60,6 +69,12 @@ class TrainConfig:
     use_stretched: bool = True
     workers: int = 2
     weights_dtype: str = "float16"  # storage only; inference computes in float32
+    arch: str = "mlp"  # mlp (shipped) | cnn (a teacher, never shipped)
+    init: str | None = None  # artifact whose weights to start from (fine-tuning)
+    teacher: str | None = None  # teacher checkpoint (.pt) to distill from
+    distill_alpha: float = 0.5  # weight of the teacher's soft targets in the loss
+    distill_temperature: float = 2.0
+    partial_prob: float = 0.35  # share of stroke renders cut at a random time (live prefixes)
     name: str = "doodle-mlp"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -132,33 +147,17 @@ def accuracy_stats(logits: np.ndarray, y: np.ndarray, n_classes: int) -> dict[st
     }
 
 
-def train(
-    cfg: TrainConfig,
-    out: Path | None = None,
-    command: str = "",
-    corpus: Corpus | None = None,
-    progress: bool = True,
-    cache_dir: Path | None = CACHE_DIR,
-) -> dict[str, Any]:
-    """Train, keep the epoch with the best validation macro top-1, write the artifact to
-    ``out`` (a path stem / .json) if given.  Returns a summary with the history."""
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % (2**32))
-    t_start = time.time()
-    labels = list(cfg.classes)
-    if corpus is None:
-        corpus = build_corpus(
-            labels, max_per_class=cfg.max_per_class, use_stretched=cfg.use_stretched
-        )
-    n_classes = len(labels)
-
+def _pool(
+    cfg: TrainConfig, corpus: Corpus, cache_dir: Path | None, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, labels, sources (stroke-augmented renders added) and sampling
+    probabilities."""
     x, y, src = corpus.x, corpus.y, corpus.src
     if cfg.stroke_aug and cfg.aug_variants > 0:
         px, py = augmented_stroke_pool(
             corpus,
             cfg.aug_variants,
-            StrokeAug(),
+            StrokeAug(partial_prob=cfg.partial_prob),
             cfg.seed,
             workers=cfg.workers,
             cache_dir=cache_dir,
@@ -167,10 +166,28 @@ def train(
         x = np.concatenate([x, px])
         y = np.concatenate([y, py])
         src = np.concatenate([src, np.full(len(py), SRC_STROKE, dtype=np.int8)])
-    weights = _sampling_weights(cfg, y, src, n_classes, corpus.train_stroke_labels)
+    weights = _sampling_weights(cfg, y, src, len(corpus.labels), corpus.train_stroke_labels)
+    return x, y, src, weights
 
+
+def _network(cfg: TrainConfig, n_classes: int) -> tuple[torch.nn.Module, MLPConfig | None]:
+    """The network to train (and its artifact architecture for an MLP); ``init`` loads an
+    artifact's weights into it."""
+    if cfg.arch == "cnn":
+        return build_cnn(n_classes), None
     arch = MLPConfig(n_classes=n_classes, hidden=tuple(cfg.hidden), dropout=cfg.dropout)
     model = build_mlp(arch)
+    if cfg.init:
+        tensors, _, init_arch = load_artifact(cfg.init)
+        if init_arch.hidden != arch.hidden or init_arch.n_classes != n_classes:
+            raise ValueError(f"--init {cfg.init} has another architecture")
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=False)
+    return model, arch
+
+
+def _optimizer(
+    cfg: TrainConfig, model: torch.nn.Module, total_steps: int
+) -> tuple[torch.optim.Optimizer, Any]:
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
@@ -185,119 +202,235 @@ def train(
         )
     else:
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.15, anneal_strategy="cos"
     )
-    gen = torch.Generator().manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    x_t = torch.from_numpy(x)
-    y_t = torch.from_numpy(y)
-    src_t = torch.from_numpy(src)
-    img_aug = ImageAug(
-        rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, stretchify_prob=cfg.stretchify_prob
-    )
+    return opt, sched
+
+
+def _image_augmenters(cfg: TrainConfig) -> tuple[tuple[int, ImageAug], ...]:
+    """Per source, the image augmentation of its training samples."""
     if cfg.image_aug_mode == "seed":
-        img_aug = ImageAug(
+        aug = ImageAug(
             rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, scale=0.0, aspect=0.0, translate=0.0
         )
-    stretched_aug = ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, aspect=0.35)
-    stroke_img_aug = ImageAug(
-        rotate_deg=0.0,
-        scale=0.05,
-        aspect=0.0,
-        translate=0.5,
-        flip_prob=0.0,
-        stretchify_prob=cfg.stretchify_prob,
+        return ((SRC_BITMAP, aug), (SRC_STRETCHED, aug), (SRC_STROKE, aug))
+    return (
+        (
+            SRC_BITMAP,
+            ImageAug(
+                rotate_deg=cfg.rotate_deg,
+                flip_prob=cfg.flip_prob,
+                stretchify_prob=cfg.stretchify_prob,
+            ),
+        ),
+        (
+            SRC_STRETCHED,
+            ImageAug(rotate_deg=cfg.rotate_deg, flip_prob=cfg.flip_prob, aspect=0.35),
+        ),
+        (
+            SRC_STROKE,
+            ImageAug(
+                rotate_deg=0.0,
+                scale=0.05,
+                aspect=0.0,
+                translate=0.5,
+                flip_prob=0.0,
+                stretchify_prob=cfg.stretchify_prob,
+            ),
+        ),
     )
 
+
+def teacher_targets(
+    cfg: TrainConfig, x: npt.NDArray[np.uint8], labels: list[str]
+) -> torch.Tensor | None:
+    """The teacher's softened probabilities (temperature ``distill_temperature``) for every
+    training image (offline distillation: the student sees augmented versions of them)."""
+    if not cfg.teacher:
+        return None
+    teacher, teacher_labels = load_teacher(Path(cfg.teacher))
+    if teacher_labels != labels:
+        raise ValueError("the teacher was trained on other labels")
+    logits = evaluate_logits(teacher, x)
+    return torch.softmax(torch.from_numpy(logits) / cfg.distill_temperature, dim=1).half()
+
+
+def _train_epoch(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None],
+    idx: torch.Tensor,
+    gen: torch.Generator,
+    desc: str,
+    progress: bool,
+) -> tuple[float, float]:
+    """One epoch over the sampled indices ``idx``; returns (mean loss, top-1) on the
+    augmented training batches."""
+    x_t, y_t, src_t, soft_t = data
+    augmenters = _image_augmenters(cfg)
+    model.train()
+    steps = len(idx) // cfg.batch_size
+    tot_loss = tot_correct = tot_n = 0.0
+    bar = tqdm(range(steps), desc=desc, leave=False, disable=not progress)
+    for step in bar:
+        bi = idx[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        xb = x_t[bi].float() / 255.0
+        yb = y_t[bi]
+        if cfg.image_aug:
+            sb = src_t[bi]
+            for s, aug in augmenters:
+                m = sb == s
+                if m.any():
+                    xb[m] = augment_images(xb[m], gen, aug)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        if soft_t is not None:
+            t = cfg.distill_temperature
+            kd = F.kl_div(
+                F.log_softmax(logits / t, dim=1), soft_t[bi].float(), reduction="batchmean"
+            )
+            loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * t * t * kd
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        tot_loss += float(loss.detach()) * len(yb)
+        tot_correct += float((logits.argmax(1) == yb).sum())
+        tot_n += len(yb)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
+    return tot_loss / tot_n, tot_correct / tot_n
+
+
+def _validate(model: torch.nn.Module, corpus: Corpus) -> dict[str, Any]:
+    """Validation loss and accuracy (all images, and stroke renders only)."""
+    n_classes = len(corpus.labels)
+    val_logits = evaluate_logits(model, corpus.val.x)
+    vy = torch.from_numpy(corpus.val.y)
+    val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), vy)) if len(vy) else 0.0
+    stroke_m = corpus.val.src == SRC_STROKE
+    return {
+        "loss": val_loss,
+        "val": accuracy_stats(val_logits, corpus.val.y, n_classes),
+        "val_stroke": accuracy_stats(val_logits[stroke_m], corpus.val.y[stroke_m], n_classes),
+    }
+
+
+def train(
+    cfg: TrainConfig,
+    out: Path | None = None,
+    command: str = "",
+    corpus: Corpus | None = None,
+    progress: bool = True,
+    cache_dir: Path | None = CACHE_DIR,
+) -> dict[str, Any]:
+    """Train, keep the epoch with the best validation macro top-1, write the artifact (or,
+    for a CNN teacher, the checkpoint ``<out>.pt``) to ``out`` if given.  Returns a summary
+    with the history."""
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % (2**32))
+    t_start = time.time()
+    labels = list(cfg.classes)
+    if corpus is None:
+        corpus = build_corpus(
+            labels, max_per_class=cfg.max_per_class, use_stretched=cfg.use_stretched
+        )
+    x, y, src, weights = _pool(cfg, corpus, cache_dir, progress)
+    model, arch = _network(cfg, len(labels))
+    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
+    opt, sched = _optimizer(cfg, model, steps_per_epoch * cfg.epochs)
+    data = (
+        torch.from_numpy(x),
+        torch.from_numpy(y),
+        torch.from_numpy(src),
+        teacher_targets(cfg, x, labels),
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"score": -1.0}
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
         idx = torch.from_numpy(rng.choice(len(y), size=steps_per_epoch * cfg.batch_size, p=weights))
-        tot_loss = tot_correct = tot_n = 0.0
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"epoch {epoch}/{cfg.epochs}",
-            leave=False,
-            disable=not progress,
+        desc = f"epoch {epoch}/{cfg.epochs}"
+        train_loss, train_top1 = _train_epoch(
+            cfg, model, opt, sched, data, idx, gen, desc, progress
         )
-        for step in bar:
-            bi = idx[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            xb = x_t[bi].float() / 255.0
-            yb = y_t[bi]
-            if cfg.image_aug:
-                sb = src_t[bi]
-                pairs = (
-                    (SRC_BITMAP, img_aug),
-                    (SRC_STRETCHED, stretched_aug),
-                    (SRC_STROKE, stroke_img_aug),
-                )
-                if cfg.image_aug_mode == "seed":
-                    pairs = ((SRC_BITMAP, img_aug), (SRC_STRETCHED, img_aug), (SRC_STROKE, img_aug))
-                for s, aug in pairs:
-                    m = sb == s
-                    if m.any():
-                        xb[m] = augment_images(xb[m], gen, aug)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot_loss += float(loss.detach()) * len(yb)
-            tot_correct += float((logits.argmax(1) == yb).sum())
-            tot_n += len(yb)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
-        val_logits = evaluate_logits(model, corpus.val.x)
-        vy = torch.from_numpy(corpus.val.y)
-        val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), vy)) if len(vy) else 0.0
-        vs = accuracy_stats(val_logits, corpus.val.y, n_classes)
-        stroke_m = corpus.val.src == SRC_STROKE
-        vss = accuracy_stats(val_logits[stroke_m], corpus.val.y[stroke_m], n_classes)
+        v = _validate(model, corpus)
         rec = {
             "epoch": epoch,
-            "train_loss": tot_loss / tot_n,
-            "train_top1": tot_correct / tot_n,
-            "val_loss": val_loss,
-            "val_top1": vs["top1"],
-            "val_top3": vs["top3"],
-            "val_macro_top1": vs["macro_top1"],
-            "val_stroke_top1": vss["top1"],
+            "train_loss": train_loss,
+            "train_top1": train_top1,
+            "val_loss": v["loss"],
+            **{f"val_{k}": v["val"][k] for k in ("top1", "top3", "macro_top1")},
+            "val_stroke_top1": v["val_stroke"]["top1"],
             "lr": float(sched.get_last_lr()[0]),
             "elapsed_s": time.time() - t_start,
         }
         history.append(rec)
         if progress:
             tqdm.write(
-                f"epoch {epoch:3d} train_loss {rec['train_loss']:.3f} train_top1 "
-                f"{rec['train_top1']:.3f} val_loss {val_loss:.3f} val_top1 {vs['top1']:.4f} "
-                f"val_macro {vs['macro_top1']:.4f} val_stroke {vss['top1']:.4f}"
+                " ".join(
+                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items()
+                )
             )
-        score = vs["macro_top1"]
-        if score > best["score"]:
+        if v["val"]["macro_top1"] > best["score"]:
             best = {
-                "score": score,
+                "score": v["val"]["macro_top1"],
                 "epoch": epoch,
-                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                "val": vs,
-                "val_stroke": vss,
+                "state": {k: t.detach().clone() for k, t in model.state_dict().items()},
+                "val": v["val"],
+                "val_stroke": v["val_stroke"],
             }
-
+    summary = _summary(cfg, corpus, arch, best, history, command, time.time() - t_start)
+    if arch is None:  # a teacher: checkpoint and its test accuracy, never an artifact
+        model.load_state_dict(best["state"])
+        summary["metrics"].update(_test_accuracy(model, corpus))
+        if out is not None:
+            torch.save({"labels": labels, "state": best["state"]}, Path(out).with_suffix(".pt"))
+            Path(out).with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+        return summary
     tensors = {k: v.numpy() for k, v in best["state"].items() if k in arch.tensor_shapes()}
-    summary: dict[str, Any] = {
-        "labels": labels,
-        "architecture": arch.to_json(),
+    if out is not None:
+        save_artifact(out, tensors, summary, dtype=cfg.weights_dtype)
+    summary["tensors"] = tensors
+    return summary
+
+
+def _test_accuracy(model: torch.nn.Module, corpus: Corpus) -> dict[str, Any]:
+    """Test-split accuracy of a torch model (all images, and stroke renders only)."""
+    logits = evaluate_logits(model, corpus.test.x)
+    m = corpus.test.src == SRC_STROKE
+    n = len(corpus.labels)
+    return {
+        "test": accuracy_stats(logits, corpus.test.y, n),
+        "test_stroke": accuracy_stats(logits[m], corpus.test.y[m], n),
+    }
+
+
+def _summary(
+    cfg: TrainConfig,
+    corpus: Corpus,
+    arch: MLPConfig | None,
+    best: dict[str, Any],
+    history: list[dict[str, float]],
+    command: str,
+    wall_s: float,
+) -> dict[str, Any]:
+    """The artifact's metadata (without weights-derived fields)."""
+    return {
+        "labels": list(corpus.labels),
+        "architecture": arch.to_json() if arch is not None else {"kind": "cnn"},
         "raster_version": RASTER_VERSION,
         "training": {
             "command": command,
             "config": cfg.to_json(),
             "best_epoch": best["epoch"],
             "epochs_run": cfg.epochs,
-            "wall_time_s": round(time.time() - t_start, 1),
+            "wall_time_s": round(wall_s, 1),
             "torch_version": torch.__version__,
             "history": history,
         },
@@ -309,7 +442,3 @@ def train(
         },
         "metrics": {"val": best["val"], "val_stroke": best["val_stroke"]},
     }
-    if out is not None:
-        save_artifact(out, tensors, summary, dtype=cfg.weights_dtype)
-    summary["tensors"] = tensors
-    return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--capacity",
         action="store_true",
-        help="spawned server never recognizes (DOODLE_RECOGNITION_CONFIDENCE=2), so every "
+        help="spawned server never recognizes (DOODLE_RECOGNITION_THRESHOLD=2), so every "
         "player keeps drawing; recognition is then judged client-side from the guesses "
         "(with --url, start that server with the same setting yourself)",
     )
@@ -107,8 +108,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: the spawned server and client processes stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     if args.plot_from:  # re-draw saved sweeps (JSON of --sweep --json)
         print(plot_sweep(dict(map(load_sweep, args.plot_from)), Path(args.plot), args.title))
         return 0

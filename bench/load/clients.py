@@ -3,9 +3,10 @@
 The coordinating process (:mod:`bench.load.run`) starts them with :func:`client_process` and
 talks to each over a pipe: the process answers ``("connected", seconds)`` once its players are
 seated, gets the measurement window ``(start, end)`` (``time.monotonic()``, one clock for all
-processes), answers ``("stats", Stats.to_dict())`` once the window and the grace period for the
-last guesses are over, then closes its sockets when told (``"close"``), so that no player hangs
-up while another process still measures.
+processes; the games start when it arrives, ``--warmup`` seconds before ``start``), answers
+``("stats", Stats.to_dict())`` once the window and the grace period for the last guesses are
+over, then closes its sockets when told (``"close"``), so that no player hangs up while
+another process still measures.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class ClientRun:
         self.library = Library(cfg.interval_ms, cfg.seed)
         self.stats = Stats()
         self.stopping = False
+        self.go = False  # hosts start their games (start_games)
         self.players: list[Player] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -90,12 +92,17 @@ class ClientRun:
         hosts = [p for p in self.players if p.host]
         await asyncio.gather(*(launch(p) for p in hosts))
         await asyncio.gather(*(launch(p) for p in self.players if not p.host))
-        for h in hosts:  # rooms where someone failed to connect: start with who is there
-            if not h.started and h.ws is not None:
-                with contextlib.suppress(Exception):
-                    h.joined_players = h.room_size
-                    await h.maybe_start()
         return time.monotonic() - t0
+
+    async def start_games(self) -> None:
+        """Every host starts its game (seating first: no game loads the server while others
+        still join); a room where someone failed to connect starts with who is there."""
+        self.go = True
+        for h in self.players:
+            if h.host and h.ws is not None:
+                with contextlib.suppress(Exception):
+                    h.joined_players = max(h.joined_players, h.room_size)
+                    await h.maybe_start()
 
     async def lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -139,6 +146,7 @@ async def _serve(conn: Connection, cfg: ClientConfig) -> None:
     run = ClientRun(cfg)
     conn.send(("connected", await run.connect()))
     start, end = await asyncio.to_thread(conn.recv)
+    await run.start_games()
     await run.measure(start, end)
     conn.send(("stats", run.stats.to_dict()))
     await asyncio.to_thread(conn.recv)  # "close": every process has sent its figures

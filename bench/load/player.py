@@ -151,7 +151,8 @@ class Player:
         self.pending.clear()
 
     async def maybe_start(self) -> None:
-        if self.host and not self.started and self.joined_players >= self.room_size:
+        """The host starts the game once every player is seated and the run says go."""
+        if self.host and self.run.go and not self.started and self.joined_players >= self.room_size:
             self.started = True
             run = self.run
             await self.send_obj({"type": "settings", "rounds": run.rounds, "seconds": run.seconds})

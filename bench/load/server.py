@@ -66,7 +66,7 @@ class Target:
             return
         env = dict(kv.split("=", 1) for kv in args.server_env)
         if args.capacity:  # nobody is ever recognized: every player keeps drawing
-            env.setdefault("DOODLE_RECOGNITION_CONFIDENCE", "2")
+            env.setdefault("DOODLE_RECOGNITION_THRESHOLD", "2")
         self.env_used = dict(env)
         self.model = env.get("DOODLE_MODEL_PATH", "shipped artifact")
         if "DOODLE_MODEL_PATH" not in env and (

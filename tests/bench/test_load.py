@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.load import cli, player, server, stats, sweep
+from bench.load import cli, clients, player, server, stats, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,3 +110,39 @@ def test_players_in_two_client_processes_against_a_real_server() -> None:
     assert result["server_cpu_us_per_update"] > 0
     assert result["client_cpu_us_per_update"] > 0
     assert result["mode"] == "capacity"
+
+
+def _client_run() -> clients.ClientRun:
+    cfg = clients.ClientConfig(
+        ws_url="ws://127.0.0.1:1/ws", origin="http://127.0.0.1:1", rooms=(("ROOM", 2),),
+        first_index=0, seed=0, speedup=1.0, interval_ms=100.0, rounds=1, seconds=20,
+        compression=False, capacity=True, connect_concurrency=1, grace=0.0,
+    )  # fmt: skip
+    run = clients.ClientRun(cfg)
+    run.stats.window_start, run.stats.window_end = 0.0, float("inf")
+    return run
+
+
+@pytest.mark.parametrize("per_update", [False, True])
+async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bool) -> None:
+    """The same guesses, as today's per-update ``guess`` messages or in a per-tick ``frame``."""
+    run = _client_run()
+    me = player.Player(run, "ROOM", 0, host=False, room_size=2)
+    me.player_id, me.prompt, me.attempt_open = "p1", "cat", True
+    me.pending.extend([(6, 10.0), (7, 10.5), (8, 11.0)])
+    top = [{"label": "cat", "p": 0.9}]
+    other = {"type": "guess", "player_id": "p2", "seq": 99, "guesses": top}
+    mine = {"type": "guess", "player_id": "p1", "seq": 7, "guesses": top}
+    if per_update:
+        messages = [{"type": "ink", "player_id": "p2", "stroke": 0, "points": [[1, 2, 3]]}]
+        messages += [other, mine]
+    else:
+        ink = {"p2": [{"op": "points", "stroke": 0, "points": [[1, 2, 3]]}]}
+        guesses = {k["player_id"]: {"seq": k["seq"], "guesses": top} for k in (other, mine)}
+        messages = [{"type": "frame", "ink": ink, "guesses": guesses}]
+    for m in messages:
+        await me.handle(json.dumps(m), 12.0)
+    assert run.stats.latencies_ms == [2000.0, 1500.0]  # seq 6 and 7; 8 still pending
+    assert list(me.pending) == [(8, 11.0)]
+    assert run.stats.guesses == 1  # p2's guess is not counted for p1
+    assert me.attempt_hit  # capacity mode: the top guess is the prompt

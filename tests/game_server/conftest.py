@@ -21,8 +21,7 @@ def classifier() -> Any:
 @pytest.fixture(scope="session")
 def recognizable(classifier: Any) -> dict[str, Any]:
     """label -> real raw drawings (point strokes) the shipped model recognizes."""
-    threshold = Settings().recognition_confidence
-    found = recognized_drawings(classifier, threshold, per_category=2, kind="raw")
+    found = recognized_drawings(classifier, per_category=2, kind="raw")
     assert len(found) >= 10, f"the model recognizes too few raw drawings: {sorted(found)}"
     return found
 

@@ -53,7 +53,7 @@ def test_overrides_must_name_real_settings() -> None:
     ("name", "value", "problem"),
     [
         ("DOODLE_PORT", "70000", "<= 65535"),
-        ("DOODLE_RECOGNITION_CONFIDENCE", "-0.5", ">= 0"),
+        ("DOODLE_RECOGNITION_THRESHOLD", "-0.5", ">= 0"),
         ("DOODLE_COORDINATE_LIMIT", "nan", "finite"),
         ("DOODLE_LOG_JSON", "maybe", "1 or 0"),
         ("DOODLE_METRICS", "of", "1 or 0"),
@@ -90,6 +90,11 @@ def test_every_setting_but_the_web_client_folder_is_declared() -> None:
     envs = [spec.env for _, spec, _ in SPECS]
     assert len(set(envs)) == len(envs)
     assert all(e.startswith("DOODLE_") for e in envs if e != "REDIS_URL")
+
+
+def test_an_optional_setting_when_set_is_parsed_as_its_type() -> None:
+    assert Settings.from_env({}).recognition_threshold is None
+    assert Settings.from_env({"DOODLE_RECOGNITION_THRESHOLD": "0.5"}).recognition_threshold == 0.5
 
 
 def test_public_settings_are_the_limits_the_browser_needs() -> None:

@@ -19,6 +19,7 @@ from game_server.rules import (
     Broadcast,
     Effect,
     FinalGuess,
+    Guess,
     Guessed,
     Infer,
     InkOp,
@@ -55,12 +56,15 @@ def join(room: Room, conn: str, name: str, now: int = T0, **kw: Any) -> tuple[st
     return welcome["player_id"], welcome["resume_token"]
 
 
-def guess(label: str, p: float) -> list[dict[str, Any]]:
-    return [{"label": label, "p": p}, {"label": "other", "p": 0.01}]
+def guess(label: str, p: float) -> Guess:
+    """Top guesses with ``label`` first; a rule that recognizes ``label`` when p >= 0.3."""
+    return Guess(
+        [{"label": label, "p": p}, {"label": "other", "p": 0.01}], lambda x: x == label and p >= 0.3
+    )
 
 
 def finals(room: Room) -> dict[str, FinalGuess]:
-    return {p.id: FinalGuess(guesses=[], image="") for p in room.seated()}
+    return {p.id: FinalGuess([], lambda _: False, image="") for p in room.seated()}
 
 
 def two_player_game(rounds: int = 2, seconds: int = 20) -> tuple[Room, str, str]:
@@ -120,7 +124,7 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # bob is guessed wrong, then recognized at 10 s without the first bonus
     room.points(T0 + 9000, "n:2", 1, 0, [[1, 1, 0], [9, 9, 5]])
     e = room.apply_guess(T0 + 9050, b, 1, 1, T0 + 9000, guess("nope", 0.99))
-    assert e == [Guessed(b, 1, guess("nope", 0.99))]
+    assert e == [Guessed(b, 1, guess("nope", 0.99).guesses)]
     assert not changes_state(e)
     room.points(T0 + 10_000, "n:2", 2, 1, [[2, 2, 1]])
     e = room.apply_guess(T0 + 10_050, b, 1, 2, T0 + 10_000, guess(prompt1, 0.5))

@@ -3,6 +3,7 @@ sockets (the events this process's sockets would get are collected as they are h
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -184,3 +185,57 @@ async def test_a_new_owner_rebuilds_drawings_and_seq_from_the_ink_log(owners: Ow
     # the AI's view of the drawing followed the same ops
     expected = drawing_to_image([[[p[0] for p in s], [p[1] for p in s]] for s in ada.strokes])
     assert (actor.sketches["p1"].image() == expected).all()
+
+
+async def test_a_room_taken_over_ticks_without_waiting_for_input(owners: Owners) -> None:
+    code = "TICKEEEE"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0), (9, 9, 5))))
+    await owners.tick()
+    actor = owners.local(code)
+    assert actor is not None
+    await owners.dropped(actor, release=True)  # the owner goes away between two ticks
+
+    # another process claims the room; nobody sends anything: its first tick still runs
+    frames: asyncio.Queue[Frame] = asyncio.Queue()
+
+    def deliver(_code: str, events: list[Event]) -> None:
+        for _, payload in events:
+            if isinstance(payload, Frame):
+                frames.put_nowait(payload)
+
+    other = Owners(
+        owners.settings, owners.store, owners.clock, owners.runner, "proc1", lambda: [], deliver
+    )
+    other.start()
+    try:
+        await other.ensure(code)
+        frame = await asyncio.wait_for(frames.get(), 30)
+        # the new owner refreshed the AI's guess on ada's drawing as stored
+        assert frame.guess_seq("p1") == 1
+    finally:
+        await other.close()
+
+
+async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) -> None:
+    code = "TICKFFFF"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    await owners.dropped(actor, release=True)
+    other = Owners(
+        owners.settings, owners.store, owners.clock, owners.runner, "proc1", list, lambda c, e: None
+    )
+    other.start()
+    await other.ensure(code)
+    # the process shuts down right after its sockets closed: their disconnects are not lost
+    actor = other.local(code)
+    assert actor is not None
+    actor.submit(protocol.Command(f"{PROC}:2", other.clock.now_ms(), protocol.Disconnect()))
+    await other.close()
+    loaded = await owners.store.load_room(code)
+    assert loaded is not None
+    bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
+    assert bob["conn"] is None and bob["disconnected_at"] is not None

@@ -13,9 +13,8 @@ import pytest
 from model_test_helpers import read_ndjson
 
 from model import IncrementalRaster, drawing_to_image
-from model import incremental as inc
 
-Op = tuple[str, int, list[list[float]]]  # ("points", stroke, points) | ("undo"|"clear", 0, [])
+Op = tuple[str, int, list[list[float]]]  # ("apply_points", stroke, points) | ("undo"|"clear", ...)
 
 
 def _reference(strokes: list[list[Any]]) -> np.ndarray:
@@ -44,7 +43,7 @@ def _client_ops(drawing: list[Any], rng: random.Random) -> Iterator[Op]:
             j = i + 1
             while j < len(pts) and pts[j][2] - pts[i][2] < window:
                 j += 1
-            yield ("points", stroke, pts[i:j])
+            yield ("apply_points", stroke, pts[i:j])
             n = max(n, stroke + 1)
             stroke = n - 1
             i = j
@@ -56,42 +55,46 @@ def _replay_drawings(qd_dir: Path) -> list[list[Any]]:
 
 
 def test_every_prefix_of_real_drawings_is_pixel_identical(qd_dir: Path) -> None:
+    """Both paths, the numba kernels and the numpy fallback, side by side."""
     rng = random.Random(11)
     drawings = _replay_drawings(qd_dir)
     checked = mid_stroke = undos = clears = 0
-    r = IncrementalRaster()
+    rasters = [IncrementalRaster(), IncrementalRaster(compiled=False)]
+    assert [r.compiled for r in rasters] == [True, False]
     for drawing in drawings:
-        r.clear()
+        for r in rasters:
+            r.clear()
         shadow: list[list[Any]] = []  # what the server's rules hold
         for op, stroke, pts in _client_ops(drawing, rng):
-            if op == "points":
+            if op == "apply_points":
                 mid_stroke += stroke < len(shadow)
                 if stroke == len(shadow):
                     shadow.append([])
                 shadow[stroke].extend(pts)
-                r.apply_points(stroke, pts)
             elif op == "undo":
                 undos += 1
                 shadow.pop()
-                r.undo()
             else:
                 clears += 1
                 shadow.clear()
-                r.clear()
-            assert r.strokes == shadow
             expected = _reference(shadow)
-            got = r.image()
-            assert got.dtype == np.uint8 and got.shape == (28, 28)
-            if not np.array_equal(got, expected):
-                pytest.fail(f"prefix {checked}: {int((got != expected).sum())} pixels differ")
+            for r in rasters:
+                getattr(r, op)(*((stroke, pts) if op == "apply_points" else ()))
+                assert r.strokes == shadow
+                got = r.image()
+                assert got.dtype == np.uint8 and got.shape == (28, 28)
+                if not np.array_equal(got, expected):
+                    diff = int((got != expected).sum())
+                    pytest.fail(f"compiled={r.compiled} prefix {checked}: {diff} pixels differ")
             checked += 1
     assert len(drawings) >= 100
     assert checked >= 5000 and mid_stroke >= 3000 and undos >= 50 and clears >= 5
 
 
-def test_degenerate_updates_match_reference() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_degenerate_updates_match_reference(compiled: bool) -> None:
     nan, inf = float("nan"), float("inf")
-    r = IncrementalRaster()
+    r = IncrementalRaster(compiled=compiled)
     assert not r.image().any() and r.strokes == []
     steps: list[tuple[int, list[list[float]]]] = [
         (0, []),  # an empty stroke is ignored by the image
@@ -136,36 +139,39 @@ def test_image_is_a_copy() -> None:
     assert r.image().any()
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 def test_update_inside_the_box_redoes_only_the_active_stroke(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
 ) -> None:
     """Points that move neither the raw box (normalization) nor the simplified box (canvas
     offset) re-simplify and re-rasterize the active stroke alone."""
-    calls: dict[str, list[int]] = {"simplify": [], "coverage": []}
+    calls: dict[str, list[int]] = {"_simplify": [], "_coverage": []}
 
-    def spy(name: str, fn: Any) -> Any:
-        def wrapped(flat: Any, *args: Any) -> Any:
-            calls[name].append(len(flat[1]) - 1 if name == "simplify" else len(args[0]) - 1)
-            return fn(flat, *args)
+    def spy(name: str) -> Any:
+        fn = getattr(IncrementalRaster, name)
+
+        def wrapped(self: IncrementalRaster, strokes: list[Any], *args: Any) -> Any:
+            calls[name].append(len(strokes))
+            return fn(self, strokes, *args)
 
         return wrapped
 
-    monkeypatch.setattr(inc, "_simplify", spy("simplify", inc._simplify))
-    monkeypatch.setattr(inc, "_stroke_coverage", spy("coverage", inc._stroke_coverage))
-    r = IncrementalRaster()
+    for name in calls:
+        monkeypatch.setattr(IncrementalRaster, name, spy(name))
+    r = IncrementalRaster(compiled=compiled)
     r.apply_points(0, [[0.0, 0.0, 0.0], [100.0, 0.0, 1.0], [100.0, 100.0, 2.0]])
     r.apply_points(1, [[0.0, 100.0, 3.0], [10.0, 10.0, 4.0]])
     r.apply_points(2, [[50.0, 50.0, 5.0]])
     r.image()
-    assert calls == {"simplify": [3], "coverage": [3]}  # everything, once
+    assert calls == {"_simplify": [3], "_coverage": [3]}  # everything, once
     for i in range(3):
         r.apply_points(2, [[60.0 + 5 * i, 40.0, 6.0 + i], [40.0, 30.0 - i, 7.0 + i]])
         r.image()
         r.image()  # unchanged: cached
-    assert calls == {"simplify": [3, 1, 1, 1], "coverage": [3, 1, 1, 1]}
+    assert calls == {"_simplify": [3, 1, 1, 1], "_coverage": [3, 1, 1, 1]}
     r.apply_points(3, [[20.0, 20.0, 9.0]])  # a new stroke: the previous one joins the product
     r.image()
-    assert calls["simplify"][-1] == 1 and calls["coverage"][-1] == 2
+    assert calls["_simplify"][-1] == 1 and calls["_coverage"][-1] == 2
     r.apply_points(3, [[-10.0, 20.0, 10.0]])  # the box grows: everything again
     r.image()
-    assert calls["simplify"][-1] == 4 and calls["coverage"][-1] == 4
+    assert calls["_simplify"][-1] == 4 and calls["_coverage"][-1] == 4

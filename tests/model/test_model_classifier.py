@@ -20,6 +20,7 @@ from model import (
 )
 from model.artifact import sha256_file
 from model.network import MLPConfig
+from model.recognition import RULE_KINDS, RecognitionRule
 from training.data import split_of, vocabulary
 
 
@@ -62,6 +63,52 @@ def test_shipped_artifact_metadata(clf: Classifier) -> None:
     assert cfg.n_classes == 87 and cfg.n_inputs == 784
     size = DEFAULT_ARTIFACT.with_suffix(".safetensors").stat().st_size
     assert size < 8 * 2**20
+    # calibrated with the weights: the recognition rule, its threshold, the temperature
+    rec, cal = meta["recognition"], meta["calibration"]
+    assert rec["rule"] in RULE_KINDS and 0 < rec["threshold"] <= 1
+    assert rec["max_false_recognition"] == 0.01 and rec["calibrated_on"]
+    assert clf.rule == RecognitionRule(rec["rule"], rec["threshold"])
+    assert clf.temperature == cal["temperature"] > 0
+    v = cal["validation"]
+    assert v["ece_after"] < v["ece_before"] and v["nll_after"] <= v["nll_before"]
+
+
+def test_recognition_rule_both_sides_of_the_threshold(clf: Classifier) -> None:
+    n, cat = len(clf.labels), clf.labels.index("cat")
+    t = clf.rule.threshold
+
+    def row(p: float) -> np.ndarray:
+        r = np.full(n, (1 - p) / (n - 1), np.float32)
+        r[cat] = p
+        return r
+
+    assert clf.recognizes(row(t + 0.01), "cat")
+    assert not clf.recognizes(row(t - 0.01), "cat")
+    assert not clf.recognizes(row(t + 0.01), "dog")  # a wrong prompt
+    assert not clf.recognizes(row(t + 0.01), "not a label")
+    with pytest.raises(ValueError):
+        clf.recognizes(np.stack([row(0.9), row(0.9)]), "cat")  # one row only
+
+
+def test_recognition_rule_kinds() -> None:
+    p = np.array([0.5, 0.4, 0.1])
+    assert RecognitionRule("target", 0.35).accepts(p, 1)  # above threshold, not the top guess
+    assert not RecognitionRule("top1", 0.35).accepts(p, 1)
+    assert RecognitionRule("top1", 0.35).accepts(p, 0)
+    assert not RecognitionRule("target", 0.35).accepts(p, 2)
+
+
+def test_calibration_keeps_the_argmax(clf: Classifier, qd_dir: Path, artifact_copy: Path) -> None:
+    assert clf.temperature != 1.0
+    meta = json.loads(artifact_copy.read_text())
+    del meta["calibration"]
+    artifact_copy.write_text(json.dumps(meta))
+    plain = load_classifier(artifact_copy)
+    assert plain.temperature == 1.0
+    drawings = [r["drawing"] for r in read_ndjson(qd_dir / "raw" / "cat.ndjson", limit=20)]
+    a, b = clf.predict(drawings), plain.predict(drawings)
+    assert np.array_equal(a.argmax(axis=1), b.argmax(axis=1))
+    assert not np.allclose(a, b)  # the probabilities did change
 
 
 def test_predict_shapes_and_probabilities(clf: Classifier, qd_dir: Path) -> None:
@@ -108,7 +155,8 @@ def test_numpy_forward_matches_torch(clf: Classifier, qd_dir: Path) -> None:
     drawings = [r["drawing"] for r in read_ndjson(qd_dir / "raw" / "eye.ndjson", limit=6)]
     imgs = np.stack([drawing_to_image(d) for d in drawings]).reshape(6, 784)
     with torch.no_grad():
-        ref = torch.softmax(net(torch.from_numpy(imgs.astype(np.float32) / 255.0)), 1).numpy()
+        logits = net(torch.from_numpy(imgs.astype(np.float32) / 255.0)) / clf.temperature
+        ref = torch.softmax(logits, 1).numpy()
     np.testing.assert_allclose(clf.predict_images(imgs), ref, rtol=1e-3, atol=1e-5)
 
 
@@ -158,6 +206,24 @@ def test_wrong_architecture_refused(artifact_copy: Path) -> None:
     meta["architecture"]["hidden"] = [h + 1 for h in meta["architecture"]["hidden"]]
     artifact_copy.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="architecture"):
+        load_classifier(artifact_copy)
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [
+        ("recognition", {"rule": "nearest", "threshold": 0.5}),
+        ("recognition", {"rule": "target", "threshold": 0.0}),
+        ("recognition", {"rule": "target"}),
+        ("calibration", {"temperature": -1.0}),
+        ("calibration", {"temperature": "hot"}),
+    ],
+)
+def test_bad_calibration_metadata_refused(artifact_copy: Path, section: str, value: Any) -> None:
+    meta = json.loads(artifact_copy.read_text())
+    meta[section] = value
+    artifact_copy.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError):
         load_classifier(artifact_copy)
 
 

@@ -12,7 +12,14 @@ from model import load_classifier
 from training.__main__ import main as cli_main
 from training.augment import ImageAug, StrokeAug, augment_images, partial_drawing, render_augmented
 from training.corpus import SRC_STRETCHED, Corpus, build_corpus
-from training.data import data_dir, load_stretched, load_strokes, split_of, vocabulary
+from training.data import (
+    data_dir,
+    load_stretched,
+    load_strokes,
+    split_of,
+    timed_strokes,
+    vocabulary,
+)
 from training.train import TrainConfig, _sampling_weights, train
 
 CLASSES = ["rainbow", "eye", "bicycle", "penguin"]  # bitmaps+strokes, stroke-rich, stretched
@@ -80,7 +87,8 @@ def test_partial_drawing() -> None:
 
 
 def test_stroke_augmentation_is_deterministic(corpus: Corpus) -> None:
-    d = corpus.train_strokes[0].drawing
+    first = corpus.train_strokes[0]
+    d = timed_strokes(first.drawing, first.source)
     a = render_augmented(d, 42, 4, StrokeAug())
     b = render_augmented(d, 42, 4, StrokeAug())
     assert a.shape == (4, 784) and a.dtype == np.uint8

@@ -48,14 +48,13 @@ Drawing = list[PointStroke]
 
 @pytest.fixture(scope="session")
 def drawable() -> dict[str, list[Drawing]]:
-    """label -> two real raw drawings that the shipped model recognizes when finished (with a
-    margin over the server's threshold) but not from their first stroke alone, so that the
+    """label -> two real raw drawings that the shipped model recognizes when finished (its
+    recognition rule, ``clf.recognizes``) but not from their first stroke alone, so that the
     AI's caption visibly changes while they are drawn."""
     from model import load_classifier
 
     clf = load_classifier()
     labels = list(clf.labels)
-    threshold = min(0.95, Settings().recognition_confidence + 0.2)
     out: dict[str, list[Drawing]] = {}
     for label in sorted(labels):
         candidates = [point_strokes(r) for r in raw_drawings(label) if r.get("recognized", True)]
@@ -68,7 +67,7 @@ def drawable() -> dict[str, list[Drawing]]:
         good = [
             c
             for c, f, p in zip(candidates, full, first, strict=True)
-            if int(f.argmax()) == i and float(f[i]) >= threshold and float(p[i]) < 0.15
+            if clf.recognizes(f, label) and float(p[i]) < 0.15
         ]
         if len(good) >= 2:
             out[label] = good[:2]

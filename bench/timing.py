@@ -1,10 +1,10 @@
-"""Micro-benchmark of the serving path: ``python -m model.timing``.
+"""Micro-benchmark of the serving path: ``python -m bench.timing``.
 
 Times, per drawing, on real Quick, Draw! drawings (raw = canvas pixels with timings, as a
 client would send; simplified = Google's 0..255 strokes): normalize, rasterize,
 drawing_to_image, single-drawing ``predict`` and batched ``predict_images``.  Reports the
 median over ``--repeats`` runs.  Pin threads for single-thread numbers, e.g.
-``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m model.timing``.
+``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m bench.timing``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from model.classifier import load_classifier
 from model.raster import drawing_to_image, drawings_to_images, normalize, rasterize
-from training.data import data_dir  # the single data-path helper (dev tool, not serving)
+from training.data import data_dir
 
 
 def _load(source: str, cats: Sequence[str], n: int) -> list[Any]:
@@ -48,7 +48,7 @@ def _per_item_us(fn: Callable[[], object], n_items: int, repeats: int) -> tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m model.timing")
+    p = argparse.ArgumentParser(prog="python -m bench.timing")
     p.add_argument("--n", type=int, default=300, help="drawings per category and source")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--categories", default="cat,airplane,bicycle,television,dragon")

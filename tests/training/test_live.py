@@ -1,0 +1,112 @@
+"""Live replay and calibration: real drawings replayed update by update, the rule's figures
+on hand-made replays, temperature scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model import load_classifier
+from model.recognition import RecognitionRule
+from training.calibrate import ece, fit_temperature, softmax
+from training.data import load_strokes, timed_strokes
+from training.live import (
+    Replay,
+    best_rule,
+    heldout_drawings,
+    live_metrics,
+    prefix_before,
+    replay,
+    update_prefixes,
+)
+
+
+def _replay(label: int, probs: list[list[float]], times: list[float] | None = None) -> Replay:
+    p = np.asarray(probs, dtype=np.float32)
+    t = np.asarray(times if times is not None else [100.0 * (i + 1) for i in range(len(p))])
+    return Replay(label, True, "raw", t, np.ones(len(p), dtype=np.int64), p)
+
+
+def test_update_prefixes_cut_strokes_every_100_ms() -> None:
+    # one stroke of 5 points over 250 ms, then a second stroke at 400-420 ms
+    d = [[[0, 1, 2, 3, 4], [0, 0, 0, 0, 0], [0, 60, 120, 180, 250]], [[9, 9], [0, 5], [400, 420]]]
+    ups = update_prefixes(d)
+    assert [t for t, _ in ups] == [60.0, 180.0, 250.0, 420.0]
+    assert ups[0][1] == [[[0, 1], [0, 0]]]  # the stroke in progress, cut at 100 ms
+    assert ups[1][1] == [[[0, 1, 2, 3], [0, 0, 0, 0]]]
+    assert len(ups[3][1]) == 2 and ups[3][1][1] == [[9, 9], [0, 5]]
+    assert prefix_before(d, 0.0) == []
+
+
+def test_timed_strokes_of_a_simplified_drawing() -> None:
+    d = [[[0, 1, 2], [0, 0, 0]], [[5, 6], [1, 1]]]
+    assert timed_strokes(d, "simplified") == [
+        [[0, 1, 2], [0, 0, 0], [0.0, 10.0, 20.0]],
+        [[5, 6], [1, 1], [170.0, 180.0]],
+    ]
+
+
+def test_live_replay_of_real_drawings_is_deterministic() -> None:
+    clf = load_classifier()
+    drawings = [d for d in load_strokes("cat", "raw") if d.split == "test"][:3]
+    assert len(drawings) == 3
+    for d in drawings:
+        d.drawing = timed_strokes(d.drawing, "raw")
+    label_of = {c: i for i, c in enumerate(clf.labels)}.__getitem__
+    a = replay(clf, drawings, label_of)
+    b = replay(clf, drawings, label_of)
+    for ra, rb, d in zip(a, b, drawings, strict=True):
+        assert ra.label == clf.labels.index("cat") and ra.source == "raw"
+        assert np.array_equal(ra.probs, rb.probs) and np.array_equal(ra.times, rb.times)
+        assert (np.diff(ra.times) > 0).all()
+        assert ra.duration == max(max(s[2]) for s in d.drawing)
+        # the last update is the whole drawing, classified like predict() does
+        whole = clf.predict([[[s[0], s[1]] for s in d.drawing]])[0]
+        np.testing.assert_allclose(ra.probs[-1], whole, rtol=1e-5, atol=1e-6)
+    m = live_metrics(a, clf.rule, clf.labels)
+    assert m["recognition"]["n"] == 3 and m == live_metrics(b, clf.rule, clf.labels)
+
+
+def test_heldout_drawings_count_each_drawing_once() -> None:
+    ds = heldout_drawings(["cat"], ("test",))
+    keys = [d.key_id for d in ds]
+    assert len(keys) == len(set(keys)) and all(d.split == "test" for d in ds)
+    assert {d.source for d in ds} == {"raw", "simplified"}
+    assert all(len(s) == 3 for d in ds for s in d.drawing)  # every drawing has timings
+
+
+def test_live_metrics_on_hand_made_replays() -> None:
+    labels = ["a", "b", "c"]
+    rule = RecognitionRule("top1", 0.5)
+    recognized_late = _replay(0, [[0.2, 0.7, 0.1], [0.4, 0.5, 0.1], [0.6, 0.3, 0.1]])
+    never = _replay(1, [[0.6, 0.3, 0.1], [0.9, 0.05, 0.05]])
+    m = live_metrics([recognized_late, never], rule, labels)
+    assert m["recognition"]["rate"] == 0.5
+    assert m["time_to_recognition_ms"]["median"] == 300.0
+    assert m["time_to_recognition_fraction"]["median"] == 1.0
+    # wrong prompts: drawing 0 is accepted as "b" (1 of 2 wrong prompts), drawing 1 as "a"
+    assert m["false_recognition_wrong_prompt"]["rate"] == 0.5
+    assert m["top1_changes_per_drawing"]["mean"] == 0.5
+    assert m["first_guess"]["first_update"]["most_frequent"] in ("a", "b")
+
+
+def test_best_rule_is_the_lowest_threshold_within_the_false_recognition_bound() -> None:
+    own = [_replay(i % 3, [np.roll([0.8, 0.15, 0.05], i % 3).tolist()]) for i in range(30)]
+    other = [_replay(-1, [[0.1, 0.3, 0.6]])]
+    rule, found = best_rule(own, other, max_false=0.0)
+    # wrong prompts peak at 0.15 (own drawings) and 0.6 (the other drawing): 0.601 keeps both out
+    assert rule.kind == "target" and rule.threshold == pytest.approx(0.601, abs=1e-3)
+    assert found["target"]["recognition"] == 1.0
+    assert found["top1"]["threshold"] == pytest.approx(0.601, abs=1e-3)
+
+
+def test_temperature_scaling_fits_an_overconfident_model() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 4000)
+    logits = rng.normal(0, 1, (4000, 5))
+    logits[np.arange(4000), y] += 1.0
+    hot = logits * 4  # same argmax, four times too confident
+    t = fit_temperature(hot, y)
+    assert 3.0 < t < 5.0
+    assert ece(softmax(hot, t), y) < ece(softmax(hot), y)
+    assert np.array_equal(softmax(hot, t).argmax(1), hot.argmax(1))

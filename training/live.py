@@ -1,0 +1,301 @@
+"""Live replay: a drawing as the server sees it while it is drawn, and what the game does.
+
+Every raw drawing is replayed with its own timings: one update per ``UPDATE_MS`` of drawing
+time (the points drawn by the end of each 100 ms window, the partial stroke included), each
+update classified through the public model API (:meth:`model.Classifier.predict`).  A
+:class:`Replay` keeps what the recognition rule and the figures need; :func:`live_metrics`
+applies a rule (:func:`model.recognition.rule_scores`, the rule the server uses) to replays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from model.classifier import Classifier
+from model.recognition import RULE_KINDS, RecognitionRule, RuleKind, rule_scores
+from training.data import Split, StrokeDrawing, load_categories, load_strokes, timed_strokes
+
+__all__ = [
+    "UPDATE_MS",
+    "Replay",
+    "best_rule",
+    "heldout_drawings",
+    "live_metrics",
+    "other_categories",
+    "prefix_before",
+    "replay",
+    "update_prefixes",
+    "wilson",
+]
+
+UPDATE_MS = 100.0
+
+
+def prefix_before(
+    drawing: Sequence[Sequence[Sequence[float]]], cut_ms: float
+) -> list[list[list[float]]]:
+    """The points of a timed drawing (strokes ``[xs, ys, ts]``) drawn before ``cut_ms``, as
+    ``[xs, ys]`` strokes (a stroke in progress is cut there)."""
+    out = []
+    for s in drawing:
+        t = np.asarray(s[2], dtype=np.float64)
+        m = t < cut_ms
+        if m.any():
+            out.append([list(np.asarray(s[0])[m]), list(np.asarray(s[1])[m])])
+    return out
+
+
+def update_prefixes(
+    drawing: Sequence[Sequence[Sequence[float]]], interval_ms: float = UPDATE_MS
+) -> list[tuple[float, list[list[list[float]]]]]:
+    """``(time ms, drawing so far)`` per update of a timed drawing (strokes ``[xs, ys, ts]``):
+    one per ``interval_ms`` window holding points, with every point drawn before the end of
+    the window; the time is that of the window's last point."""
+    ts = np.concatenate([np.asarray(s[2], dtype=np.float64) for s in drawing] or [np.zeros(0)])
+    out = []
+    for w in np.unique(np.floor(ts / interval_ms)):
+        cut = (w + 1) * interval_ms
+        out.append((float(ts[ts < cut].max()), prefix_before(drawing, cut)))
+    return out
+
+
+def other_categories(labels: Sequence[str]) -> list[str]:
+    """Every category of the data outside ``labels`` (drawings the model never trained on)."""
+    return sorted(set(load_categories()["categories"]) - set(labels))
+
+
+def heldout_drawings(categories: Sequence[str], splits: Sequence[Split]) -> list[StrokeDrawing]:
+    """Stroke drawings of ``categories`` in ``splits`` with timings (:func:`timed_strokes`):
+    raw ones, then simplified ones that are not also raw (same ``key_id``)."""
+    out: list[StrokeDrawing] = []
+    for c in categories:
+        raw = [d for d in load_strokes(c, "raw") if d.split in splits]
+        keys = {d.key_id for d in raw}
+        simp = [d for d in load_strokes(c, "simplified") if d.split in splits]
+        for d in raw + [d for d in simp if d.key_id not in keys]:
+            d.drawing = timed_strokes(d.drawing, d.source)
+            out.append(d)
+    return out
+
+
+@dataclass
+class Replay:
+    """One drawing replayed: per update its time, stroke count and probabilities."""
+
+    label: int  # true class index; -1 for a category outside the model's labels
+    google_recognized: bool
+    source: str  # "raw" (real timings) or "simplified" (synthetic timings)
+    times: npt.NDArray[np.float64]  # (U,) ms since the first point
+    n_strokes: npt.NDArray[np.int64]  # (U,)
+    probs: npt.NDArray[np.float32]  # (U, C)
+
+    @property
+    def duration(self) -> float:
+        return float(self.times[-1])
+
+
+def replay(
+    clf: Classifier,
+    drawings: Sequence[StrokeDrawing],
+    label_of: Callable[[str], int],
+    chunk: int = 64,
+) -> list[Replay]:
+    """Replay timed drawings update by update through ``clf.predict`` (``chunk`` drawings'
+    updates per call)."""
+    out = []
+    for i in range(0, len(drawings), chunk):
+        part = drawings[i : i + chunk]
+        cuts = [update_prefixes(d.drawing) for d in part]
+        probs = clf.predict([prefix for c in cuts for _, prefix in c])
+        start = 0
+        for d, c in zip(part, cuts, strict=True):
+            if not c:
+                continue
+            n = len(c)
+            out.append(
+                Replay(
+                    label=label_of(d.category),
+                    google_recognized=d.recognized,
+                    source=d.source,
+                    times=np.array([t for t, _ in c]),
+                    n_strokes=np.array([len(p) for _, p in c]),
+                    probs=probs[start : start + n],
+                )
+            )
+            start += n
+    return out
+
+
+def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``k / n``."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def _bootstrap(values: npt.NDArray[np.float64], stat: Callable[..., Any]) -> list[float]:
+    if len(values) == 0:
+        return [math.nan, math.nan]
+    rng = np.random.default_rng(0)
+    boots = [stat(values[rng.integers(0, len(values), len(values))]) for _ in range(1000)]
+    return [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+
+
+def _rate(hits: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    k, n = int(hits.sum()), len(hits)
+    return {"n": n, "rate": k / n if n else math.nan, "ci95": list(wilson(k, n))}
+
+
+def peak_scores(replays: Sequence[Replay], kind: RuleKind) -> npt.NDArray[np.float64]:
+    """(drawings, C): per drawing and class the highest rule score over all updates."""
+    return np.stack([rule_scores(kind, r.probs).max(axis=0) for r in replays])
+
+
+def false_recognition(
+    peaks: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], threshold: float
+) -> npt.NDArray[np.float64]:
+    """Per drawing: the fraction of wrong prompts (every model class but its own) that the
+    rule would accept at some update."""
+    hit = peaks >= threshold
+    own = labels >= 0
+    hit[own, labels[own]] = False
+    wrong = peaks.shape[1] - own.astype(np.int64)
+    return hit.sum(axis=1) / wrong
+
+
+def live_metrics(
+    replays: Sequence[Replay],
+    rule: RecognitionRule,
+    labels: Sequence[str],
+    others: Sequence[Replay] = (),
+) -> dict[str, Any]:
+    """The game's figures on vocabulary drawings ``replays`` (prompt = their category) and
+    the false recognition on them (every wrong prompt) and on ``others`` (drawings of
+    categories outside the vocabulary, every prompt)."""
+    rec, t_ms, frac, changes = [], [], [], []
+    for r in replays:
+        fired = rule_scores(rule.kind, r.probs)[:, r.label] >= rule.threshold
+        rec.append(bool(fired.any()))
+        if fired.any():
+            u = int(fired.argmax())
+            t_ms.append(r.times[u])
+            frac.append(r.times[u] / max(r.duration, 1.0))
+        top = r.probs.argmax(axis=1)
+        changes.append(int((top[1:] != top[:-1]).sum()))
+    hits = np.array(rec)
+    google = np.array([r.google_recognized for r in replays])
+    y = np.array([r.label for r in replays])
+    frr_in = false_recognition(peak_scores(replays, rule.kind), y, rule.threshold)
+    res: dict[str, Any] = {
+        "rule": rule.to_json(),
+        "recognition": _rate(hits),
+        "google_recognition": _rate(google),
+        "recognition_google_recognized": _rate(hits[google]),
+        "recognition_google_unrecognized": _rate(hits[~google]),
+        "time_to_recognition_ms": {
+            "median": float(np.median(t_ms)) if t_ms else math.nan,
+            "ci95": _bootstrap(np.array(t_ms), np.median),
+        },
+        "time_to_recognition_fraction": {
+            "median": float(np.median(frac)) if frac else math.nan,
+            "ci95": _bootstrap(np.array(frac), np.median),
+        },
+        "false_recognition_wrong_prompt": {
+            "n": len(frr_in),
+            "rate": float(frr_in.mean()),
+            "ci95": _bootstrap(frr_in, np.mean),
+        },
+        "updates_per_drawing": float(np.mean([len(r.times) for r in replays])),
+        "top1_changes_per_drawing": {
+            "mean": float(np.mean(changes)),
+            "median": float(np.median(changes)),
+        },
+        "first_guess": _first_guesses(replays, labels),
+    }
+    if others:
+        peaks = peak_scores(others, rule.kind)
+        frr_out = false_recognition(peaks, np.full(len(others), -1), rule.threshold)
+        res["false_recognition_other_categories"] = {
+            "n": len(frr_out),
+            "rate": float(frr_out.mean()),
+            "ci95": _bootstrap(frr_out, np.mean),
+        }
+    return res
+
+
+def _first_guesses(replays: Sequence[Replay], labels: Sequence[str]) -> dict[str, Any]:
+    """Top-1 at the first update, and on the whole first stroke (the last 1-stroke update):
+    the most frequent class, its share, and the mean top probability."""
+    out: dict[str, Any] = {}
+    for name, pick in (
+        ("first_update", lambda r: 0),
+        ("first_stroke", lambda r: int((r.n_strokes == 1).sum()) - 1),
+    ):
+        rows = [r.probs[pick(r)] for r in replays if pick(r) >= 0]
+        top = Counter(int(p.argmax()) for p in rows)
+        cls, count = top.most_common(1)[0]
+        out[name] = {
+            "n": len(rows),
+            "most_frequent": labels[cls],
+            "share": count / len(rows),
+            "mean_top_p": float(np.mean([p.max() for p in rows])),
+        }
+    return out
+
+
+def best_rule(
+    replays: Sequence[Replay], others: Sequence[Replay], max_false: float
+) -> tuple[RecognitionRule, dict[str, Any]]:
+    """The rule (kind and threshold) with the highest recognition on ``replays`` whose false
+    recognition (wrong prompts on ``replays``, every prompt on ``others``) is at most
+    ``max_false``: for each kind the lowest threshold (3 decimals) that keeps both rates
+    within it, i.e. just above one of the wrong prompts' peak scores."""
+    y = np.array([r.label for r in replays])
+    no_label = np.full(len(others), -1)
+    found: dict[str, Any] = {}
+    best: tuple[float, RecognitionRule] | None = None
+    for kind in RULE_KINDS:
+        peaks_in, peaks_out = peak_scores(replays, kind), peak_scores(others, kind)
+        own = peaks_in[np.arange(len(y)), y]
+        wrong = peaks_in.copy()
+        wrong[np.arange(len(y)), y] = 0.0
+        critical = np.unique(np.concatenate([[0.0], wrong.ravel(), peaks_out.ravel()]))
+
+        def above(c: float) -> float:
+            return math.floor(c * 1000) / 1000 + 0.001  # the next round threshold above c
+
+        def ok(t: float, peaks_in=peaks_in, peaks_out=peaks_out) -> bool:
+            return bool(
+                false_recognition(peaks_in, y, t).mean() <= max_false
+                and false_recognition(peaks_out, no_label, t).mean() <= max_false
+            )
+
+        # bisection: false recognition falls as the threshold rises
+        lo, hi = 0, len(critical) - 1
+        if above(critical[hi]) > 1.0 or not ok(above(critical[hi])):
+            continue
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ok(above(critical[mid])):
+                hi = mid
+            else:
+                lo = mid + 1
+        t = above(critical[lo])
+        rate = float((own >= t).mean())
+        found[kind] = {"threshold": t, "recognition": rate}
+        if best is None or rate > best[0]:
+            best = (rate, RecognitionRule(kind=kind, threshold=t))
+    if best is None:
+        raise ValueError(f"no rule keeps false recognition within {max_false}")
+    return best[1], found

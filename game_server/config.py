@@ -19,7 +19,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import NoneType, UnionType
 from typing import Any, get_args, get_type_hints
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
@@ -153,8 +152,9 @@ class Settings:
 
 
 def _parse(kind: Any, spec: Spec, raw: str) -> object:
-    if isinstance(kind, UnionType):  # an optional setting (``float | None``): set, it is a value
-        kind = next(k for k in get_args(kind) if k is not NoneType)
+    optional = [a for a in get_args(kind) if a is not type(None)]
+    if len(optional) == 1 and len(get_args(kind)) == 2:  # ``X | None``: a set value is an X
+        kind = optional[0]
     if kind is bool:
         if raw.lower() in _TRUE + _FALSE:
             return raw.lower() in _TRUE

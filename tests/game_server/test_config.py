@@ -92,11 +92,6 @@ def test_every_setting_but_the_web_client_folder_is_declared() -> None:
     assert all(e.startswith("DOODLE_") for e in envs if e != "REDIS_URL")
 
 
-def test_an_optional_setting_when_set_is_parsed_as_its_type() -> None:
-    assert Settings.from_env({}).recognition_threshold is None
-    assert Settings.from_env({"DOODLE_RECOGNITION_THRESHOLD": "0.5"}).recognition_threshold == 0.5
-
-
 def test_public_settings_are_the_limits_the_browser_needs() -> None:
     public = Settings.from_env({"DOODLE_MAX_NAME_LENGTH": "8"}).public()
     assert public["max_name_length"] == 8
@@ -104,3 +99,8 @@ def test_public_settings_are_the_limits_the_browser_needs() -> None:
         public
     )
     assert not {"redis_url", "redis_prefix", "model_path", "allowed_origins"} & set(public)
+
+
+def test_an_optional_number_is_parsed_as_a_number() -> None:
+    assert Settings.from_env({}).recognition_threshold is None
+    assert Settings.from_env({"DOODLE_RECOGNITION_THRESHOLD": "2"}).recognition_threshold == 2.0

@@ -71,18 +71,6 @@ def _data_dir(env: Mapping[str, str]) -> Path | None:
     return Path(base) / "doodle-arena" if base else None
 
 
-def _data_dir(env: Mapping[str, str]) -> Path | None:
-    """``DOODLE_DATA_DIR``; unset: ``$XDG_DATA_HOME/doodle-arena`` (``~/.local/share/...``);
-    set but empty: None (the embedded Redis keeps nothing)."""
-    raw = env.get("DOODLE_DATA_DIR")
-    if raw is not None:
-        return Path(raw).expanduser() if raw else None
-    base = env.get("XDG_DATA_HOME") or (
-        str(Path(env["HOME"]) / ".local" / "share") if env.get("HOME") else None
-    )
-    return Path(base) / "doodle-arena" if base else None
-
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     """All server settings; the README's configuration table is generated from this class."""

@@ -106,8 +106,10 @@ def free_port() -> int:
 
 def server_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """This process's environment with ``overrides`` applied (``None`` removes a variable,
-    e.g. ``{"REDIS_URL": None}`` for an embedded Redis)."""
-    env = dict(os.environ)
+    e.g. ``{"REDIS_URL": None}`` for an embedded Redis). An embedded Redis keeps no data
+    (``DOODLE_DATA_DIR`` empty) unless ``overrides`` name a data directory: a test or benchmark
+    server must neither share nor fill the player's own data directory."""
+    env = {**os.environ, "DOODLE_DATA_DIR": ""}
     for key, value in (overrides or {}).items():
         if value is None:
             env.pop(key, None)

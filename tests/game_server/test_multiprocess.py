@@ -50,7 +50,6 @@ async def start_server(
         "DOODLE_INTERMISSION_SECONDS": "0.2",
         "DOODLE_TICK_MS": "5",
         "DOODLE_LOG_LEVEL": "info",
-        "DOODLE_DATA_DIR": "",
         **(env or {}),
     }
     wrapper: tuple[str, ...] = ()

@@ -12,16 +12,20 @@ what an update changed.
   same.  An update rasterizes only the active stroke and composites it over that product;
 * the last image, returned as is while nothing changed.
 
-The arithmetic is the reference's own (:mod:`model.raster`'s functions, applied to fewer
-strokes: a stroke's simplification and coverage never depend on the other strokes), and
-the OVER product is accumulated stroke after stroke in drawing order as the reference's, so
-:meth:`IncrementalRaster.image` is pixel-identical to :func:`model.drawing_to_image` of the
-strokes so far (tested on every prefix of real drawings).  Work happens lazily in
-:meth:`~IncrementalRaster.image`, so several updates between two images cost one refresh.
+A stroke's simplification and coverage never depend on the other strokes, so they are
+computed per stroke with the reference's arithmetic: numba kernels that transcribe
+:mod:`model.raster`'s vectorized steps operation for operation (when numba is installed), or
+those numpy functions themselves.  The OVER product is accumulated stroke after stroke in
+drawing order as the reference's, so :meth:`IncrementalRaster.image` is pixel-identical to
+:func:`model.drawing_to_image` of the strokes so far (tested on every prefix of real
+drawings, both paths).  Work happens lazily in :meth:`~IncrementalRaster.image`, so several
+updates between two images cost one refresh.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,16 +51,18 @@ __all__ = ["IncrementalRaster"]
 
 _NPIX = IMAGE_SIZE * IMAGE_SIZE
 
-try:
+#: numba is optional (extra "fast"); it is imported at the first compiled image()
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+@functools.cache
+def _kernels() -> tuple[Any, Any]:
+    """The two kernels below compiled by numba (IEEE semantics: no fastmath, so no contraction
+    into fused multiply-adds and no reassociation), loaded from numba's cache when there."""
     import numba
-except ImportError:  # pragma: no cover - numba is an optional speed-up (extra "fast")
-    numba = None
 
-
-def _jit(fn: Any) -> Any:
-    """Compile ``fn`` with numba when it is installed (IEEE semantics: no fastmath, so no
-    contraction into fused multiply-add and no reassociation); else leave it undefined."""
-    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else None
+    jit = numba.njit(cache=True, nogil=True)
+    return jit(_simplify_kernel), jit(_coverage_kernel)
 
 
 # ------------------------------------------------------------------ compiled kernels
@@ -177,10 +183,6 @@ def _coverage_kernel(pts: FloatArray, off_x: float, off_y: float) -> FloatArray:
     return per
 
 
-_simplify_compiled = _jit(_simplify_kernel)
-_coverage_compiled = _jit(_coverage_kernel)
-
-
 Box = tuple[float, float, float, float]  # min x, min y, max x, max y
 
 
@@ -234,7 +236,7 @@ class IncrementalRaster:
     def __init__(self, *, compiled: bool = True) -> None:
         #: numba kernels (when numba is installed and ``compiled``), else the numpy functions
         #: of model.raster: the same pixels either way
-        self.compiled = compiled and numba is not None
+        self.compiled = compiled and HAVE_NUMBA
         self.clear()
 
     def clear(self) -> None:
@@ -326,8 +328,9 @@ class IncrementalRaster:
     def _simplify(self, strokes: list[_Stroke], lo_x: float, lo_y: float, scale: float) -> None:
         """Simplify ``strokes`` under the normalization ``(lo, scale)``."""
         if self.compiled:
+            kernel = _kernels()[0]
             for g in strokes:
-                g.set_simple(_simplify_compiled(g.points(), lo_x, lo_y, scale))
+                g.set_simple(kernel(g.points(), lo_x, lo_y, scale))
         elif strokes:
             pts, bounds = _join([g.points() for g in strokes])
             scaled = (pts - np.array([lo_x, lo_y])) * scale
@@ -337,6 +340,7 @@ class IncrementalRaster:
     def _coverage(self, strokes: list[_Stroke], offset: tuple[float, float]) -> list[FloatArray]:
         """Coverage (784,) of each simplified stroke placed at ``(simple + offset) * scale``."""
         if self.compiled:
-            return [_coverage_compiled(g.simple, *offset) for g in strokes]
+            kernel = _kernels()[1]
+            return [kernel(g.simple, *offset) for g in strokes]
         pts, bounds = _join([g.simple for g in strokes])
         return list(_stroke_coverage((pts + np.array(offset)) * _SCALE, bounds))

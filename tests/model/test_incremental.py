@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from model_test_helpers import read_ndjson
 
 from model import IncrementalRaster, drawing_to_image
@@ -89,6 +92,50 @@ def test_every_prefix_of_real_drawings_is_pixel_identical(qd_dir: Path) -> None:
             checked += 1
     assert len(drawings) >= 100
     assert checked >= 5000 and mid_stroke >= 3000 and undos >= 50 and clears >= 5
+
+
+_coord = st.one_of(
+    st.integers(-3, 12).map(float),  # a small grid: duplicates, collinear runs
+    st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False),
+    st.sampled_from([float("nan"), float("inf")]),
+)
+_update = st.one_of(
+    st.tuples(
+        st.just("apply_points"),
+        st.booleans(),  # a new stroke, or the last one
+        st.lists(st.tuples(_coord, _coord).map(lambda p: [p[0], p[1], 0.0]), max_size=12),
+    ),
+    st.tuples(st.sampled_from(["undo", "clear"]), st.just(False), st.just([])),
+)
+
+
+@hsettings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(_update, max_size=25))
+def test_random_updates_match_reference(updates: list[tuple[str, bool, list[Any]]]) -> None:
+    """Grid points (duplicates, collinear runs, zero-size strokes), far-apart floats, non-finite
+    points, undo and clear: both paths equal drawing_to_image after every update."""
+    rasters = [IncrementalRaster(), IncrementalRaster(compiled=False)]
+    shadow: list[list[Any]] = []
+    for op, new, pts in updates:
+        if op == "apply_points":
+            stroke = len(shadow) if new or not shadow else len(shadow) - 1
+            if stroke == len(shadow):
+                shadow.append([])
+            shadow[stroke].extend(pts)
+        elif op == "undo":
+            shadow = shadow[:-1]
+        else:
+            shadow = []
+        expected = _reference(shadow)
+        for r in rasters:
+            getattr(r, op)(*((stroke, pts) if op == "apply_points" else ()))
+            assert np.array_equal(r.image(), expected), f"compiled={r.compiled}"
 
 
 @pytest.mark.parametrize("compiled", [True, False])

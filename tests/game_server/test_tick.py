@@ -15,7 +15,7 @@ from game_server import protocol
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
-from game_server.inference import InferenceRunner
+from game_server.inference import InferenceRunner, top_guesses
 from game_server.owner import Owners
 from game_server.rules import Room
 from game_server.store import Store
@@ -121,7 +121,15 @@ async def test_many_updates_in_one_tick_make_one_frame_one_persist_one_model_cal
         assert [op["points"] for op in full["ink"]["p1"]] == [[list(p)] for p in ada_points]
         assert len(full["ink"]["p2"]) == 3
         assert full["guesses"]["p1"]["seq"] == 12 and full["guesses"]["p2"]["seq"] == 3
-        assert len(full["guesses"]["p1"]["guesses"]) == 3
+        # the same guesses as the model gives on the whole drawing as drawn so far
+        strokes = [[[p[0] for p in ada_points], [p[1] for p in ada_points]]]
+        direct = top_guesses(
+            owners.runner.labels,
+            owners.runner.classifier.predict_images(drawing_to_image(strokes)[None])[0],
+        )
+        got = full["guesses"]["p1"]["guesses"]
+        assert [g["label"] for g in got] == [g["label"] for g in direct]
+        assert [g["p"] for g in got] == pytest.approx([g["p"] for g in direct], abs=1e-4)
         # each socket's frame leaves its own player's ink out, and keeps every guess
         for me, other in (("p1", "p2"), ("p2", "p1")):
             mine = json.loads(frame.text_for(me) or "")

@@ -247,3 +247,26 @@ async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) 
     assert loaded is not None
     bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
     assert bob["conn"] is None and bob["disconnected_at"] is not None
+
+
+async def test_a_command_the_rules_fail_on_is_refused_and_the_room_goes_on(
+    owners: Owners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = "TICKGGGG"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in the rules")
+
+    monkeypatch.setattr(actor.room, "undo", broken)
+    submit(owners, code, f"{PROC}:1", protocol.Undo(1))
+    submit(owners, code, f"{PROC}:1", protocol.Points(2, 0, ((1, 1, 0),)))
+    await owners.tick()
+    got = events(owners, code)
+    assert got[0] == ({"to": f"{PROC}:1", "kind": "error"}, got[0][1])
+    assert json.loads(str(got[0][1]))["code"] == "internal"
+    assert owners.local(code) is actor  # still owned, still playing: the update went through
+    assert actor.room.players["p1"].strokes == [[[1, 1, 0]]]

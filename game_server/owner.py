@@ -44,6 +44,7 @@ from game_server.config import Settings
 from game_server.frames import Event, Header, TickOutput, dumps, encode_event
 from game_server.inference import InferenceRunner, Sketch
 from game_server.rules import (
+    Archive,
     Broadcast,
     Effect,
     Guessed,
@@ -310,10 +311,10 @@ class RoomActor:
                 return room.undo(at, conn, seq)
             case protocol.Clear(seq=seq):
                 return room.clear(at, conn, seq)
-            case protocol.Join(name=name, spectator=spectator, resume=resume):
+            case protocol.Join(name=name, spectator=spectator, resume=resume, key=key):
                 token = f"{self.code}.{secrets.token_urlsafe(24)}"
                 return room.join(
-                    now, conn, name, spectator=spectator, resume=resume, new_token=token
+                    now, conn, name, spectator=spectator, resume=resume, new_token=token, key=key
                 )
             case protocol.Disconnect():
                 return room.disconnect(now, conn)
@@ -338,7 +339,9 @@ class RoomActor:
         ink: list[str] = []
         reset = False
         for e in effects:
-            if isinstance(e, InkOp):
+            if isinstance(e, Archive):  # before the events announce it (idempotent)
+                await self.store.archive_game(e.game_id, e.part, e.record)
+            elif isinstance(e, InkOp):
                 if e.op is None:
                     reset, ink = True, []
                     out.flush()
@@ -376,7 +379,7 @@ class RoomActor:
             posted: set[str] = set()
             for a in list(room.pending_awards):
                 try:
-                    await self.store.award(a["award_id"], a["name"], a["points"], a["day"])
+                    await self.store.award(**a)
                     posted.add(a["award_id"])
                 except (RedisError, OSError):
                     log.warning("room %s: award %s not posted yet", self.code, a["award_id"])

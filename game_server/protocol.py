@@ -87,6 +87,7 @@ ROOM_CODE_LENGTH = 8
 _ROOM_CODE_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}$")
 _RESUME_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}\\.[A-Za-z0-9_-]{{16,64}}$")
 _PLAYER_ID_RE = re.compile(r"^p[0-9]{1,6}$")
+_PLAYER_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[\w .'-]+$")
 
 
@@ -119,6 +120,7 @@ class Join(msgspec.Struct, frozen=True, tag="join"):
     quickplay: bool = False
     resume: str | None = None
     spectator: bool = False
+    key: str | None = None  # the browser's stable random id (leaderboard, kicks)
 
 
 class SettingsMsg(msgspec.Struct, frozen=True, tag="settings"):
@@ -344,12 +346,16 @@ def _join(obj: dict[str, Any], s: Settings) -> Join:
     resume = _opt(obj, "resume", str, "join", None)
     if resume is not None and not _RESUME_RE.match(resume):
         raise ProtocolError("bad_resume", "unknown or expired resume token", "join")
+    key = _opt(obj, "key", str, "join", None)
+    if key is not None and not _PLAYER_KEY_RE.match(key):
+        raise ProtocolError("bad_message", "join: key must be 16..64 of A-Z a-z 0-9 _ -", "join")
     return Join(
         name=name,
         room=room,
         quickplay=bool(_opt(obj, "quickplay", bool, "join", False)),
         resume=resume,
         spectator=bool(_opt(obj, "spectator", bool, "join", False)),
+        key=key,
     )
 
 

@@ -13,8 +13,12 @@ leaderboard keys share the tag ``{lb}``.
 ``P room:{C}:epoch``               fencing counter, INCR on every lease acquisition
 ``P room:{C}:scores:<game>``       sorted set: the scores of one game
 ``P room:{C}:events``              pub/sub channel: events for every process's sockets
-``P {lb}:all`` / ``P {lb}:day:D``  sorted sets: leaderboards all-time / per UTC day
+``P {lb}:all`` / ``P {lb}:day:D``  sorted sets: leaderboards all-time / per UTC day, by player
+                                   identity (rules.identity)
+``P {lb}:names``                   hash: player identity -> the name it last scored under
 ``P {lb}:awarded:D``               set of award ids already counted (idempotency)
+``P game:<id>``                    hash: a game's gallery, ``r<n>`` -> round record, ``meta``
+                                   -> ranking; PX = game_ttl_seconds from its last round
 ``P public``                       hash: open public room code -> seated players
 ``P proc:<id>``                    a live server process (heartbeat, PX)
 =================================  =====================================================
@@ -70,13 +74,14 @@ end
 return 1
 """
 
-# KEYS: all, day, awarded;  ARGV: award_id, name, points, keep_ms
+# KEYS: all, day, awarded, names;  ARGV: award_id, player, name, points, keep_ms
 AWARD = """
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call('ZINCRBY', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZINCRBY', KEYS[2], ARGV[3], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('ZINCRBY', KEYS[1], ARGV[4], ARGV[2])
+redis.call('ZINCRBY', KEYS[2], ARGV[4], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 return 1
 """
 
@@ -101,6 +106,13 @@ class Store:
 
     def lb_key(self, period: str, day: str | None = None) -> str:
         return f"{self.prefix}{{lb}}:all" if period == "all" else f"{self.prefix}{{lb}}:day:{day}"
+
+    @property
+    def names_key(self) -> str:
+        return f"{self.prefix}{{lb}}:names"
+
+    def game_key(self, game_id: str) -> str:
+        return f"{self.prefix}game:{game_id}"
 
     def awarded_key(self, day: str) -> str:
         return f"{self.prefix}{{lb}}:awarded:{day}"
@@ -215,21 +227,49 @@ class Store:
 
     # ------------------------------------------------------------------ leaderboards
 
-    async def award(self, award_id: str, name: str, points: int, day: str) -> bool:
-        """Add ``points`` to ``name`` on both leaderboards, once per ``award_id``."""
-        keys = [self.lb_key("all"), self.lb_key("today", day), self.awarded_key(day)]
-        return bool(await self.redis.eval(AWARD, 3, *keys, award_id, name, points, DAY_KEEP_MS))
+    async def award(self, award_id: str, player: str, name: str, points: int, day: str) -> bool:
+        """Add ``points`` to ``player`` (an identity) on both leaderboards, once per
+        ``award_id``; ``name`` becomes the name shown for ``player``."""
+        keys = [
+            self.lb_key("all"),
+            self.lb_key("today", day),
+            self.awarded_key(day),
+            self.names_key,
+        ]
+        args = (award_id, player, name, points, DAY_KEEP_MS)
+        return bool(await self.redis.eval(AWARD, len(keys), *keys, *args))
 
     async def leaderboard(self, period: str, day: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.redis.zrevrange(self.lb_key(period, day), 0, limit - 1, withscores=True)
+        names = await self.redis.hmget(self.names_key, [p for p, _ in rows]) if rows else []
         out: list[dict[str, Any]] = []
         prev: int | None = None
         rank = 0
-        for i, (name, score) in enumerate(rows, start=1):
+        for i, ((player, score), name) in enumerate(zip(rows, names, strict=True), start=1):
             if int(score) != prev:
                 rank, prev = i, int(score)
-            out.append({"rank": rank, "name": name, "score": int(score)})
+            out.append({"rank": rank, "player": player, "name": name or "?", "score": int(score)})
         return out
+
+    # ------------------------------------------------------------------ game galleries
+
+    async def archive_game(self, game_id: str, part: str, record: dict[str, Any]) -> None:
+        """Keep one part of a game's record (idempotent: a part is written whole)."""
+        key = self.game_key(game_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, part, json.dumps(record, separators=(",", ":")))
+            pipe.pexpire(key, self.settings.game_ttl_seconds * 1000)
+            await pipe.execute()
+
+    async def load_game(self, game_id: str) -> dict[str, Any] | None:
+        """A finished game: its ``meta`` with ``rounds`` (round records in order), or None."""
+        parts = await self.redis.hgetall(self.game_key(game_id))
+        if "meta" not in parts:
+            return None
+        game = json.loads(parts.pop("meta"))
+        rounds = sorted((int(k[1:]), json.loads(v)) for k, v in parts.items() if k[:1] == "r")
+        game["rounds"] = [r for _, r in rounds]
+        return game
 
     # ------------------------------------------------------------------ public rooms
 

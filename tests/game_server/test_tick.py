@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -36,14 +37,16 @@ class CountingStore(Store):
 
 @pytest.fixture
 async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owners]:
-    assert game_settings.redis_url is not None
-    client = aioredis.Redis.from_url(game_settings.redis_url, decode_responses=True)
-    store = CountingStore(client, game_settings)
+    # nobody is ever recognized: a recognition (of a random prompt) would add messages
+    settings = replace(game_settings, recognition_confidence=2.0)
+    assert settings.redis_url is not None
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    store = CountingStore(client, settings)
     await store.heartbeat(PROC, 600_000)  # this "process" is alive: its sockets stay seated
     runner = InferenceRunner(classifier)
     delivered: list[tuple[str, Event]] = []
     o = Owners(
-        game_settings,
+        settings,
         store,
         Clock(),
         runner,

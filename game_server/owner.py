@@ -229,7 +229,12 @@ class RoomActor:
                 effects += self.room.disconnect_dead(now, item.procs)
                 continue
             cmd, stream_id = item
-            effects += self._apply(now, cmd)
+            try:
+                effects += self._apply(now, cmd)
+            except Exception:  # a bug, not bad input (validated at the socket): skip it
+                log.exception("room %s: applying %r failed", self.code, cmd.msg)
+                error = protocol.error_message("internal", "could not apply that")
+                effects.append(Send(cmd.conn, error))
             if stream_id is not None:
                 self.cursor = stream_id
             elif not isinstance(cmd.msg, protocol.Disconnect):

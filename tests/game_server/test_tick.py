@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from game_server import protocol
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
-from game_server.inference import InferenceRunner
+from game_server.inference import InferenceRunner, top_guesses
 from game_server.owner import Owners
 from game_server.rules import Room
 from game_server.store import Store
@@ -36,14 +37,16 @@ class CountingStore(Store):
 
 @pytest.fixture
 async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owners]:
-    assert game_settings.redis_url is not None
-    client = aioredis.Redis.from_url(game_settings.redis_url, decode_responses=True)
-    store = CountingStore(client, game_settings)
+    # nobody is ever recognized: a recognition (of a random prompt) would add messages
+    settings = replace(game_settings, recognition_confidence=2.0)
+    assert settings.redis_url is not None
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    store = CountingStore(client, settings)
     await store.heartbeat(PROC, 600_000)  # this "process" is alive: its sockets stay seated
     runner = InferenceRunner(classifier)
     delivered: list[tuple[str, Event]] = []
     o = Owners(
-        game_settings,
+        settings,
         store,
         Clock(),
         runner,
@@ -121,7 +124,15 @@ async def test_many_updates_in_one_tick_make_one_frame_one_persist_one_model_cal
         assert [op["points"] for op in full["ink"]["p1"]] == [[list(p)] for p in ada_points]
         assert len(full["ink"]["p2"]) == 3
         assert full["guesses"]["p1"]["seq"] == 12 and full["guesses"]["p2"]["seq"] == 3
-        assert len(full["guesses"]["p1"]["guesses"]) == 3
+        # the same guesses as the model gives on the whole drawing as drawn so far
+        strokes = [[[p[0] for p in ada_points], [p[1] for p in ada_points]]]
+        direct = top_guesses(
+            owners.runner.labels,
+            owners.runner.classifier.predict_images(drawing_to_image(strokes)[None])[0],
+        )
+        got = full["guesses"]["p1"]["guesses"]
+        assert [g["label"] for g in got] == [g["label"] for g in direct]
+        assert [g["p"] for g in got] == pytest.approx([g["p"] for g in direct], abs=1e-4)
         # each socket's frame leaves its own player's ink out, and keeps every guess
         for me, other in (("p1", "p2"), ("p2", "p1")):
             mine = json.loads(frame.text_for(me) or "")
@@ -239,3 +250,26 @@ async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) 
     assert loaded is not None
     bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
     assert bob["conn"] is None and bob["disconnected_at"] is not None
+
+
+async def test_a_command_the_rules_fail_on_is_refused_and_the_room_goes_on(
+    owners: Owners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = "TICKGGGG"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in the rules")
+
+    monkeypatch.setattr(actor.room, "undo", broken)
+    submit(owners, code, f"{PROC}:1", protocol.Undo(1))
+    submit(owners, code, f"{PROC}:1", protocol.Points(2, 0, ((1, 1, 0),)))
+    await owners.tick()
+    got = events(owners, code)
+    assert got[0] == ({"to": f"{PROC}:1", "kind": "error"}, got[0][1])
+    assert json.loads(str(got[0][1]))["code"] == "internal"
+    assert owners.local(code) is actor  # still owned, still playing: the update went through
+    assert actor.room.players["p1"].strokes == [[[1, 1, 0]]]

@@ -49,6 +49,9 @@ SPAWN_ENV: dict[str, str | None] = {
     "DOODLE_MAX_CONNECTIONS_PER_IP": "100000",
     "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "100000",
     "DOODLE_INTERMISSION_SECONDS": "1",
+    # players draw at once (no get-ready card, no auto-start countdown): the benchmark measures
+    # drawing, and its rooms are private
+    "DOODLE_READY_SECONDS": "0",
 }
 
 

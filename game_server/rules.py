@@ -315,6 +315,12 @@ class Room:
             },
             "guesses": {p.id: p.guess for p in self.seated() if p.guess is not None},
             "last_results": self.last_results if self.phase in (INTERMISSION, GAME_OVER) else None,
+            "scoring": {
+                "confidence": self.settings.recognition_confidence,
+                "base": scoring.BASE_POINTS,
+                "speed": scoring.SPEED_POINTS,
+                "first_bonus": scoring.FIRST_BONUS,
+            },
         }
 
     # ------------------------------------------------------------------ membership
@@ -362,9 +368,10 @@ class Room:
             conn=conn,
         )
         self.players[pid] = player
-        effects: list[Effect] = []
         if not spectator and self.host is None:
             self.host = pid
+        # a countdown this player starts is in their welcome's snapshot
+        effects = self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, new_token)))
         effects.append(
             Broadcast({"type": "player_joined", "player": player.public(self.host)}, conn)
@@ -391,6 +398,7 @@ class Room:
         player.conn = conn
         player.disconnected_at = None
         effects += self._pick_host()
+        effects += self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, token)))
         effects.append(
             Broadcast({"type": "player_status", "player_id": player.id, "connected": True}, conn)

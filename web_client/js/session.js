@@ -1,7 +1,10 @@
-// What survives a reload: the resume token (per tab, sessionStorage) and the name (localStorage).
+// What survives a reload: the resume token (per tab, sessionStorage), the name and the
+// browser's own player key (localStorage).
 
 const TOKEN = "doodle.resume";
 const NAME = "doodle.name";
+const KEY = "doodle.player";
+const KEY_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
 export function saveResume(token, room) {
   sessionStorage.setItem(TOKEN, JSON.stringify({ token, room }));
@@ -27,6 +30,20 @@ export function savedName() {
 
 export function saveName(name) {
   localStorage.setItem(NAME, name);
+}
+
+/**
+ * This browser's stable player identity: a random id made once and kept in localStorage (never
+ * a login). The server ranks the leaderboard by it and holds kicks by it.
+ */
+export function playerKey(storage = localStorage) {
+  let key = storage.getItem(KEY);
+  if (!key || !KEY_RE.test(key)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    key = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+    storage.setItem(KEY, key);
+  }
+  return key;
 }
 
 const NAME_RE = /^[\p{L}\p{N} _\-.']{1,24}$/u;

@@ -1,5 +1,6 @@
 // Lobby: players and spectators, the share link, host settings and Start.
 
+import { Countdown } from "../countdown.js";
 import { $, h, replaceChildren, setText } from "../dom.js";
 import { roomLink } from "../router.js";
 import { isHost, seated, spectators } from "../state.js";
@@ -11,6 +12,7 @@ export class LobbyScreen {
     this.rounds = $("#set-rounds");
     this.seconds = $("#set-seconds");
     this.timer = null;
+    this.countdown = new Countdown($("#autostart"), app.clock);
 
     $("#copy-link").addEventListener("click", () => this.#copy());
     $("#start").addEventListener("click", () => {
@@ -51,7 +53,14 @@ export class LobbyScreen {
     const hostName = room.players.get(room.host)?.name ?? "the host";
     $("#start").hidden = !host;
     $("#start").disabled = players.length === 0;
-    setText($("#waiting"), host ? "" : `Waiting for ${hostName} to start the game…`);
+    const waiting = room.isPublic ? "The game starts by itself when enough players are here…" : `Waiting for ${hostName} to start the game…`;
+    setText($("#waiting"), host || room.autostartAt ? "" : waiting);
+    this.countdown.show(room.autostartAt, (s) => `The game starts in ${s} s… more players can still join.`);
+    setText($("#lobby-scoring"), scoringText(room.scoring));
+  }
+
+  leave() {
+    this.countdown.stop();
   }
 
   /** Make host hand-over visible in the lobby. */
@@ -107,6 +116,16 @@ export class LobbyScreen {
     }
     setText($("#copy-status"), ok ? "Link copied — send it to your friends!" : "Select the link and copy it.");
   }
+}
+
+/** How scoring works, from the room's rules (snapshot.scoring). */
+export function scoringText(s) {
+  if (!s) return "";
+  return (
+    `The AI recognizes your drawing when its top guess is the word with at least ${Math.round(s.confidence * 100)} % confidence. ` +
+    `You then score ${s.base} points plus up to ${s.speed} more the sooner that happens ` +
+    `(all ${s.speed} at the start, none at the last second), and ${s.first_bonus} extra if you are the first recognized in the round.`
+  );
 }
 
 export function initial(name) {

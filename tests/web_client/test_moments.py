@@ -224,6 +224,10 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
         assert guesses_shown[-1] == expected[-1]
         final = "Oh I know" if mine["recognized"] else "Sorry, I couldn't guess it."
         await expect(ada.locator("#replay-caption")).to_contain_text(final)
+        # then the AI's verdict on the final drawing: the 28x28 image it saw, its final guesses
+        seen = ada.locator("#replay-final .seen img")
+        assert await seen.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [28, 28]
+        await expect(ada.locator("#replay-final .bars li")).to_have_count(len(mine["guesses"]))
         png = await ada.locator("#replay-png").get_attribute("href")
         response = await ada.request.get(srv.http_url + str(png))
         assert response.headers["content-type"] == "image/png"

@@ -6,7 +6,7 @@ import { drawingPngUrl } from "./api.js";
 import { withArticle } from "./caption.js";
 import { $, h, replaceChildren, setText } from "./dom.js";
 import { drawFitted } from "./ink.js";
-import { guessBars, verdict } from "./resultcard.js";
+import { guessBars, seenFigure, verdict } from "./resultcard.js";
 
 const REPLAY_MS = 6000; // a long drawing is replayed faster, in about this long
 const LAST_GUESS_MS = 700; // the AI's last guess stays this long before its verdict
@@ -70,6 +70,7 @@ function play(rnd, result) {
   dialog.dataset.state = "playing";
   setText(caption, "…");
   replaceChildren(bars);
+  replaceChildren($("#replay-final"));
   const start = performance.now();
   const frame = (now) => {
     const t = (now - start) * speed;
@@ -92,6 +93,9 @@ function play(rnd, result) {
       return;
     }
     setText(caption, result.recognized ? `Oh I know, it's ${withArticle(rnd.prompt)}!` : "Sorry, I couldn't guess it.");
+    // the AI's verdict on the final drawing: what it saw and its final guesses
+    replaceChildren(bars);
+    replaceChildren($("#replay-final"), seenFigure(result), h("ul", { class: "bars" }, guessBars(result.guesses, rnd.prompt)));
     dialog.dataset.state = "done";
   };
   running = requestAnimationFrame(frame);

@@ -6,6 +6,18 @@ import { drawFitted } from "./ink.js";
 
 const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/** The 28x28 image the AI saw of the final drawing (scaled up by CSS), when there is one. */
+export function seenFigure(result) {
+  const seen = h("figure", { class: "seen" });
+  if (typeof result.image === "string" && BASE64_RE.test(result.image)) {
+    seen.append(
+      h("img", { src: `data:image/png;base64,${result.image}`, alt: "the 28 by 28 image the AI saw", width: 28, height: 28 }),
+      h("figcaption", {}, "AI saw"),
+    );
+  }
+  return seen;
+}
+
 /** One bar per guess [{label, p}]: label, a bar as long as p, the percentage. */
 export function guessBars(guesses, prompt) {
   return (guesses || []).map((g) =>
@@ -28,13 +40,7 @@ export function verdict(result) {
 
 export function resultCard(result, { me, prompt }) {
   const drawing = h("canvas", { class: "result-drawing", "aria-label": `${result.name}'s drawing` });
-  const seen = h("figure", { class: "seen" });
-  if (typeof result.image === "string" && BASE64_RE.test(result.image)) {
-    seen.append(
-      h("img", { src: `data:image/png;base64,${result.image}`, alt: "the 28 by 28 image the AI saw", width: 28, height: 28 }),
-      h("figcaption", {}, "AI saw"),
-    );
-  }
+  const seen = seenFigure(result);
   const bars = h("ul", { class: "bars", "aria-label": "the AI's top guesses" }, guessBars(result.guesses, prompt));
   const li = h(
     "li",

@@ -251,4 +251,13 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
         rows = ada.locator("#lb-rows tr")
         await expect(rows).to_have_count(len(scored))
         await expect(rows.filter(has_text=LONG_NAME)).to_have_count(len(scored))
+        # the browser knows which entry is its own (its key's digest), and says so
+        ada_scored = next(r["score"] for r in game["ranking"] if r["player_id"] == me) > 0
+        await expect(ada.locator("#lb-rows tr.me")).to_have_count(1 if ada_scored else 0)
+        if ada_scored:
+            await expect(ada.locator("#lb-rows tr.me .badge.you")).to_have_text("you")
+        await bob.goto(srv.http_url + "/#leaderboard")
+        await expect(bob.locator("#lb-rows tr")).to_have_count(len(scored))
+        assert await bob.evaluate(NO_OVERFLOW)
+        await shot(bob, "leaderboard-identity-phone", full_page=True)
     assert page_errors.errors == []

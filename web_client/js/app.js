@@ -39,7 +39,7 @@ function errorText(msg) {
 const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke"]);
 // Close codes after which reconnecting would be wrong.
 const FINAL_CLOSES = {
-  4001: "The host removed you from the room.",
+  4001: "The host removed you from this game. You can join again once it's over.",
   4002: "This seat was taken over by another tab.",
   1008: "The server closed the connection: too many messages.",
   4003: "Too many connections from your address.",

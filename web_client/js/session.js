@@ -46,6 +46,18 @@ export function playerKey(storage = localStorage) {
   return key;
 }
 
+/**
+ * This browser's identity as the server publishes it on the leaderboard ("k" + the first 20 hex
+ * digits of sha256(key), see game_server/rules.py identity()); null where the browser has no
+ * SubtleCrypto (pages not served over https or from localhost).
+ */
+export async function myIdentity(storage = localStorage) {
+  if (!globalThis.crypto?.subtle) return null;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(playerKey(storage)));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `k${hex.slice(0, 20)}`;
+}
+
 const NAME_RE = /^[\p{L}\p{N} _\-.']{1,24}$/u;
 
 /** Trimmed name, or null when the server would refuse it (1..24 letters, digits, space, _-.'). */

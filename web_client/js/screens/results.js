@@ -3,6 +3,7 @@
 import { $, replaceChildren, setText } from "../dom.js";
 import { resultCard } from "../resultcard.js";
 import { renderScoreboard } from "../scoreboard.js";
+import { scoringText } from "./lobby.js";
 
 /** Result cards, mine first, then recognized fastest, then the rest. */
 export function renderResults(list, room, results) {
@@ -27,6 +28,7 @@ export class ResultsScreen {
     setText($("#results-title"), `Round ${res.round} of ${res.rounds}: ${res.prompt}`);
     renderResults($("#result-cards"), room, res);
     renderScoreboard($("#results-scores"), room);
+    setText($("#results-scoring"), scoringText(room.scoring));
     clearInterval(this.timer);
     const next = $("#results-next");
     const tick = () => {

@@ -81,7 +81,7 @@ async def play_round(players: list[Player], drawings: list[Drawing], shots: Any 
         # ... and the other player's first stroke shows up live in their tile with a guess.
         other = next(o for o in players if o is not p)
         tile = p.page.locator("#tiles .tile", has_text=other.name)
-        await expect(tile.locator(".tile-guess")).to_have_text(re.compile(r"\?\s\d+%|✓"))
+        await expect(tile.locator(".tile-guess")).to_have_text(re.compile(r"\?\s\d+%|✓|Hmm…"))
     if shots:
         await shots()
     await asyncio.gather(*(p.draw(s[1:]) for p, s in zip(players, strokes, strict=True)))

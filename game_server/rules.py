@@ -416,9 +416,10 @@ class Room:
             conn=conn,
         )
         self.players[pid] = player
-        effects: list[Effect] = []
         if not spectator and self.host is None:
             self.host = pid
+        # a countdown this player starts is in their welcome's snapshot
+        effects = self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, new_token)))
         effects.append(
             Broadcast({"type": "player_joined", "player": player.public(self.host)}, conn)
@@ -445,6 +446,7 @@ class Room:
         player.conn = conn
         player.disconnected_at = None
         effects += self._pick_host()
+        effects += self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, token)))
         effects.append(
             Broadcast({"type": "player_status", "player_id": player.id, "connected": True}, conn)

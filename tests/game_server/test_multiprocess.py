@@ -221,10 +221,8 @@ async def guess_all(people: list[GameClient], drawer: GameClient, turn: int) -> 
 def unrecognized_mark(classifier: Any, word: str) -> list[list[list[float]]]:
     """A tiny drawing the model does not take for ``word``."""
     marks = [[[[0, 0, 0], [3, 4, 10]]], [[[0, 0, 0], [0, 50, 10]]], [[[0, 0, 0], [50, 0, 10]]]]
-    labels = list(classifier.labels)
-    threshold = Settings().recognition_confidence
     for mark, row in zip(marks, classifier.predict([model_drawing(m) for m in marks]), strict=True):
-        if labels[int(row.argmax())] != word or float(row.max()) < threshold:
+        if not classifier.recognizes(row, word):
             return mark
     raise AssertionError(f"every mark looks like {word}")
 

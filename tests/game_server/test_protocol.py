@@ -110,3 +110,10 @@ def test_arbitrary_json_never_crashes_the_parser(obj: Any) -> None:
             "bad_json", "bad_message", "too_large", "bad_name", "bad_points",
             "room_not_found", "bad_resume", "no_such_player",
         }  # fmt: skip
+
+
+def test_join_key_is_a_short_url_safe_token() -> None:
+    key = "Zq3-_x" * 4
+    assert parse({"type": "join", "name": "ada", "key": key}).key == key  # type: ignore[union-attr]
+    for bad in ("short", "x" * 65, "has space in it!!", "émoji-🙂-key-0123", 12345):
+        assert code_of(json.dumps({"type": "join", "name": "ada", "key": bad})) == "bad_message"

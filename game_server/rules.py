@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -546,7 +547,8 @@ class Room:
         return self._new_game(now)
 
     def _new_game(self, now: int) -> list[Effect]:
-        self.game_id = f"{self.rng.getrandbits(48):012x}"
+        # unguessable: the id is the gallery's share link (/g/<id>)
+        self.game_id = secrets.token_hex(6)
         self.autostart_at = None
         self.round = 0
         self.used_prompts = []

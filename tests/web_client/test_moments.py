@@ -123,7 +123,7 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
         autostart_players=2,
         autostart_seconds=8.0,
         restart_seconds=600.0,
-        ready_seconds=6.0,
+        ready_seconds=8.0,
         default_rounds=1,
         default_round_seconds=40,
     )
@@ -138,8 +138,8 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
         await expect(bob.locator("#autostart")).to_contain_text("The game starts in")
         assert await bob.evaluate(NO_OVERFLOW)
         await shot(bob, "lobby-autostart-phone", full_page=True)
-        for page in (ada, bob):
-            await expect(page.locator("#ready")).to_be_visible()
+        for page in (ada, bob):  # after the 8 s countdown
+            await expect(page.locator("#ready")).to_be_visible(timeout=20_000)
         prompt = (await ada.locator("#ready-prompt").text_content()) or ""
         assert prompt in drawable
         await expect(ada.locator("#ready-sub")).to_have_text("in under 40 seconds")
@@ -149,7 +149,7 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
 
         players = [Player(ada, LONG_NAME, touch=False), Player(bob, LONG_NAME, touch=True)]
         for p in players:
-            await expect(p.page.locator("#ready")).to_be_hidden()
+            await expect(p.page.locator("#ready")).to_be_hidden(timeout=20_000)
             await p.page.evaluate(RECORD_TIMED)
         # the scores stay in view on the phone while drawing (the compact strip above the pad)
         await expect(bob.locator("#scoreboard")).to_be_in_viewport()

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from game_server import __version__
+from game_server import __version__, scoring
 from game_server.config import Settings
 from game_server.metrics import Metrics, metrics_endpoint
 from game_server.node import Node
@@ -109,8 +109,9 @@ async def prompts(request: Request) -> Response:
 
 
 async def client_config(request: Request) -> Response:
-    """The limits and close codes the browser must know (docs/protocol.md)."""
+    """The limits, close codes and scoring rules the browser must know (docs/protocol.md)."""
     settings: Settings = request.app.state.settings
+    classifier = request.app.state.classifier
     return JSONResponse(
         {
             "limits": {
@@ -119,6 +120,10 @@ async def client_config(request: Request) -> Response:
                 "max_chat_chars": MAX_CHAT_CHARS,
             },
             "close_codes": {c.name: c.code for c in CLOSE_CODES},
+            "scoring": {
+                **scoring.public(),
+                "recognition": None if classifier is None else classifier.rule.to_json(),
+            },
         }
     )
 

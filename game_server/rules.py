@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -416,9 +417,10 @@ class Room:
             conn=conn,
         )
         self.players[pid] = player
-        effects: list[Effect] = []
         if not spectator and self.host is None:
             self.host = pid
+        # a countdown this player starts is in their welcome's snapshot
+        effects = self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, new_token)))
         effects.append(
             Broadcast({"type": "player_joined", "player": player.public(self.host)}, conn)
@@ -445,6 +447,7 @@ class Room:
         player.conn = conn
         player.disconnected_at = None
         effects += self._pick_host()
+        effects += self._autostart(now)
         effects.append(Send(conn, self._welcome(now, player, token)))
         effects.append(
             Broadcast({"type": "player_status", "player_id": player.id, "connected": True}, conn)
@@ -544,7 +547,8 @@ class Room:
         return self._new_game(now)
 
     def _new_game(self, now: int) -> list[Effect]:
-        self.game_id = f"{self.rng.getrandbits(48):012x}"
+        # unguessable: the id is the gallery's share link (/g/<id>)
+        self.game_id = secrets.token_hex(6)
         self.autostart_at = None
         self.round = 0
         self.used_prompts = []

@@ -14,6 +14,11 @@ SPEED_POINTS = 900
 FIRST_BONUS = 50
 
 
+def public() -> dict[str, int]:
+    """The points formula's constants, for clients (``GET /api/config``)."""
+    return {"base": BASE_POINTS, "speed": SPEED_POINTS, "first_bonus": FIRST_BONUS}
+
+
 def recognition_points(remaining_ms: int, round_ms: int, first: bool) -> int:
     """Points for a drawing recognized with ``remaining_ms`` of a ``round_ms`` round left."""
     if round_ms <= 0:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from game_server import protocol
+from game_server import protocol, scoring
 from game_server.app import create_app
 from game_server.config import Settings
 
@@ -62,3 +62,17 @@ async def test_api_config_publishes_the_limits_and_close_codes(
     section = documented.split("`GET /api/config`", 1)[1].split("\n  * ", 1)[0]
     for key in body["limits"]:
         assert f"`{key}`" in section, key
+
+
+async def test_api_config_publishes_the_scoring_rules(
+    settings: Settings, server_factory: Any, classifier: Any
+) -> None:
+    """The points formula and the model's recognition rule, with the threshold as configured."""
+    async with server_factory(create_app(settings)) as srv, httpx.AsyncClient() as client:
+        shipped = (await client.get(f"{srv.http_url}/api/config")).json()["scoring"]
+    assert shipped == {**scoring.public(), "recognition": classifier.rule.to_json()}
+    assert shipped["base"] == scoring.BASE_POINTS
+    s = replace(settings, recognition_threshold=0.5)
+    async with server_factory(create_app(s)) as srv, httpx.AsyncClient() as client:
+        overridden = (await client.get(f"{srv.http_url}/api/config")).json()["scoring"]
+    assert overridden["recognition"] == {"rule": classifier.rule.kind, "threshold": 0.5}

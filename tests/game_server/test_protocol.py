@@ -144,3 +144,10 @@ def test_beat_messages_travel_on_the_command_stream() -> None:
     ):
         cmd = protocol.Command("proc:1", 5, msg)
         assert protocol.decode_command(protocol.encode_command(cmd)) == cmd
+
+
+def test_join_key_is_a_short_url_safe_token() -> None:
+    key = "Zq3-_x" * 4
+    assert parse({"type": "join", "name": "ada", "key": key}).key == key  # type: ignore[union-attr]
+    for bad in ("short", "x" * 65, "has space in it!!", "émoji-🙂-key-0123", 12345):
+        assert code_of(json.dumps({"type": "join", "name": "ada", "key": bad})) == "bad_message"

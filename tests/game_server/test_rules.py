@@ -386,11 +386,13 @@ def test_a_public_room_starts_by_itself_once_enough_players_are_seated() -> None
     room = autostart_room(restart_seconds=20.0)
     join(room, "n:1", "ada")
     assert room.tick(T0) == [] and room.next_wakeup() is None
-    join(room, "n:2", "bob", now=T0 + 100)
-    assert msgs(room.tick(T0 + 100)) == [
+    e = room.join(T0 + 100, "n:2", "bob", new_token="ABCDEFGH.tok-n:2-xxxxxxxxxxxx")
+    assert msgs(e, "autostart") == [
         {"type": "autostart", "at": T0 + 10_100, "server_time": T0 + 100}
     ]
-    assert room.snapshot(T0 + 200)["autostart_at"] == T0 + 10_100
+    # the player who completed the room sees the countdown in their welcome
+    assert sent_to(e, "n:2")[0]["snapshot"]["autostart_at"] == T0 + 10_100
+    assert room.tick(T0 + 100) == []
     assert room.next_wakeup() == T0 + 10_100
     assert room.tick(T0 + 5000) == []  # counting down; a third player may still join
     join(room, "n:3", "cy", now=T0 + 5000)

@@ -71,6 +71,12 @@ async def test_a_beat_the_ai_turn_with_the_guess_box(
         await expect(bob.locator("#prompt")).to_have_text(" ".join(re.sub(r"\w", "_", word)))
         await expect(bob.locator("#undo")).to_be_disabled()  # only the drawer draws
         await expect(bob.locator("#guess-input")).to_have_attribute("maxlength", "100")
+        # the get-ready card covers the pad until the turn's clock starts; a guesser's card
+        # says who draws and shows the hint
+        await expect(bob.locator("#ready-verb")).to_have_text("Ada draws:")
+        await expect(bob.locator("#ready-prompt")).to_have_text(" ".join(re.sub(r"\w", "_", word)))
+        await expect(ada.locator("#ready-prompt")).to_have_text(word)
+        await expect(ada.locator("#ready")).to_be_hidden()
         await draw_with_mouse(ada, await first_stroke(ada, drawable[word][0]))
         # Ada's stroke reaches Bob's pad through the room's frames
         await bob.wait_for_function("window.doodle.screens.round.pad.strokes.length === 1")

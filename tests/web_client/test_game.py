@@ -69,15 +69,19 @@ async def play_round(players: list[Player], drawings: list[Drawing], shots: Any 
     """Both draw their first stroke, the caption must react, then they finish their drawings."""
     for p in players:
         await p.page.evaluate(RECORD_CAPTIONS)
+        # the get-ready card covers the pad until the round's clock starts
+        await expect(p.page.locator("#ready")).to_be_hidden()
     strokes = [await p.strokes_for(d) for p, d in zip(players, drawings, strict=True)]
     await asyncio.gather(*(p.draw(s[:1]) for p, s in zip(players, strokes, strict=True)))
     for p in players:
-        # The AI speaks up while the drawing is still unfinished ("I see... X?").
-        await p.page.wait_for_function("window.captions.some(t => t.startsWith('I see... '))")
+        # The AI speaks up while the drawing is still unfinished ("I see... X?" or "Hmm...").
+        await p.page.wait_for_function(
+            "window.captions.some(t => t.startsWith('I see... ') || t === 'Hmm...')"
+        )
         # ... and the other player's first stroke shows up live in their tile with a guess.
         other = next(o for o in players if o is not p)
         tile = p.page.locator("#tiles .tile", has_text=other.name)
-        await expect(tile.locator(".tile-guess")).to_have_text(re.compile(r"\?\s\d+%|✓"))
+        await expect(tile.locator(".tile-guess")).to_have_text(re.compile(r"\?\s\d+%|✓|Hmm…"))
     if shots:
         await shots()
     await asyncio.gather(*(p.draw(s[1:]) for p, s in zip(players, strokes, strict=True)))

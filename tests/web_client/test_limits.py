@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from game_server import scoring
 from game_server.app import create_app
 from game_server.config import Settings
 from tests.web_client.conftest import DESKTOP
@@ -19,13 +20,22 @@ async def test_the_client_follows_the_servers_configured_limits(
     server_factory: Any, settings: Settings, new_page: Any, page_errors: Any
 ) -> None:
     s = replace(
-        settings, max_name_length=8, max_rounds=3, min_round_seconds=10, max_round_seconds=30
+        settings,
+        max_name_length=8,
+        max_rounds=3,
+        min_round_seconds=10,
+        max_round_seconds=30,
+        recognition_threshold=0.5,
     )
     async with server_factory(create_app(s)) as srv:
         page = await new_page("limits", **DESKTOP)
         await page.goto(srv.http_url + "/")
         name = page.get_by_label("Your name")
         await expect(name).to_have_attribute("maxlength", "8")
+        # How scoring works: the model's rule with the threshold in force, the server's points
+        await expect(page.locator("#home-scoring")).to_contain_text("at least 50 %")
+        await expect(page.locator("#home-scoring")).to_contain_text(f"{scoring.BASE_POINTS} points")
+        await expect(page.locator("#home-scoring-beat")).to_contain_text("In Beat the AI:")
 
         # A name one character over the server's limit is refused before it is sent.
         await name.evaluate("(el) => { el.value = 'Ninechars'; }")
@@ -38,6 +48,7 @@ async def test_the_client_follows_the_servers_configured_limits(
         await name.fill("Eightchr")
         await page.get_by_role("button", name="Quick play").click()
         await expect(page.locator('main > [data-screen="lobby"]')).to_be_visible()
+        await expect(page.locator("#lobby-scoring")).to_contain_text("at least 50 %")
         for field, low, high in (("#set-rounds", "1", "3"), ("#set-seconds", "10", "30")):
             await expect(page.locator(field)).to_have_attribute("min", low)
             await expect(page.locator(field)).to_have_attribute("max", high)

@@ -24,17 +24,51 @@ PURE_CHECKS = """async () => {
   const {viewBox} = await import('/js/ink.js');
   const {roomCodeFromPath} = await import('/js/router.js');
 
-  const n = new Narrator();
+  const {Speaker} = await import('/js/speech.js');
+
+  // The narrator, with the time passed in: a pace of 1000 ms, the prompt is 'cat'.
+  const n = new Narrator(1000);
+  n.reset('cat');
   const caption = [];
-  const say = (list) => { n.guesses(list); caption.push(n.text); };
-  say([{label: 'dog', p: 0.02}]);             // too unsure to say anything
-  say([{label: 'dog', p: 0.2}]);
-  say([{label: 'cat', p: 0.3}]);
-  say([{label: 'dog', p: 0.3}]);              // still on screen: no repeat
-  say([{label: 'cow', p: 0.3}]);
-  say([{label: 'owl', p: 0.3}]);              // only the last three stay
-  n.recognized('owl'); caption.push(n.text);
-  say([{label: 'bee', p: 0.9}]);              // done: nothing more
+  const g = (a, p, b = 'other', q = 0) => [{label: a, p}, {label: b, p: q}];
+  const feed = (list, now) => { if (n.guesses(list, now)) caption.push([now, n.text]); };
+  const tick = (now) => { if (n.tick(now)) caption.push([now, n.text]); };
+  feed(g('dog', 0.05), 0);                    // unsure
+  feed(g('circle', 0.3, 'dog', 0.2), 100);    // leads once, not clearly: not a belief yet
+  feed(g('circle', 0.3, 'dog', 0.2), 200);    // a belief, but the pace holds it back
+  tick(900);
+  tick(1000);
+  feed(g('wheel', 0.6, 'circle', 0.2), 1100); // clearly ahead: waits for its turn...
+  feed(g('bicycle', 0.7, 'wheel', 0.1), 1500); // ...and is replaced before it (stale)
+  tick(2000);
+  feed(g('cat', 0.9), 3500);                  // the prompt is never asked about
+  feed(g('cat', 0.9), 3600);
+  n.recognized('cat'); caption.push(['recognized', n.text]);
+  feed(g('bee', 0.9), 9000);                  // done: nothing more
+  const restored = new Narrator(1000);
+  restored.reset('cat');
+  restored.guesses(g('dog', 0.3, 'cow', 0.25), 0, true); // after a reload: at once
+  const lost = new Narrator(1000);
+  lost.reset('ice cream');
+  lost.gaveUp('ice cream');
+
+  // The speech queue: a line is never cut off; lines waiting behind it are replaced.
+  const spoken = [];
+  let cancels = 0;
+  const synth = {speak: (u) => spoken.push(u), cancel: () => { cancels += 1; }};
+  const store = new Map();
+  const storage = {getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v)};
+  const speaker = new Speaker(storage, synth);
+  const wasOn = speaker.enabled;
+  speaker.setEnabled(true);
+  speaker.say('I see... a circle?');
+  speaker.say('or a wheel?');
+  speaker.say('or a bicycle?');
+  const whileSpeaking = spoken.map((u) => u.text);
+  spoken[0].dispatchEvent(new Event('end'));
+  const remembered = new Speaker(storage, synth).enabled;
+  const cancelsWhileOn = cancels;
+  speaker.setEnabled(false);
 
   const clock = new ServerClock(() => 1000);
   clock.sample(6000);                          // the server is 5 s ahead
@@ -53,7 +87,11 @@ PURE_CHECKS = """async () => {
 
   return {
     caption,
-    phrase: n.phrase,
+    restored: restored.text,
+    lost: lost.text,
+    speech: {wasOn, whileSpeaking, spoken: spoken.map((u) => u.text), cancelsWhileOn,
+      cancelsWhenOff: cancels - cancelsWhileOn, remembered,
+      off: new Speaker(storage, synth).enabled, stored: store.get('doodle.speech')},
     articles: ['apple', 'cat', 'The Eiffel Tower', 'flip flops', 'wine glass'].map(withArticle),
     countdown: [0, 200, 1000, 65000].map(formatCountdown),
     remaining: clock.remaining(16000),
@@ -82,16 +120,24 @@ async def test_pure_modules(
         await page.goto(srv.http_url + "/")
         r = await page.evaluate(PURE_CHECKS)
     assert r["caption"] == [
-        "",
-        "I see... dog?",
-        "I see... dog? ... or cat?",
-        "I see... dog? ... or cat?",
-        "I see... dog? ... or cat? ... or cow?",
-        "... cat? ... or cow? ... or owl?",
-        "Oh I know, it's an owl!",
-        "Oh I know, it's an owl!",
+        [0, "Hmm..."],
+        [1000, "I see... a circle?"],
+        [2000, "or a bicycle?"],
+        [3500, "Hmm..."],
+        ["recognized", "Oh I know, it's a cat!"],
     ]
-    assert r["phrase"] == "Oh I know, it's an owl!"
+    assert r["restored"] == "I see... a dog?"
+    assert r["lost"] == "Sorry, I couldn't guess it. Was it an ice cream?"
+    assert r["speech"] == {
+        "wasOn": False,
+        "whileSpeaking": ["I see... a circle?"],
+        "spoken": ["I see... a circle?", "or a bicycle?"],
+        "cancelsWhileOn": 0,
+        "cancelsWhenOff": 1,
+        "remembered": True,
+        "off": False,
+        "stored": "off",
+    }
     assert r["articles"] == ["an apple", "a cat", "The Eiffel Tower", "flip flops", "a wine glass"]
     assert r["countdown"] == ["0:00", "0:01", "0:01", "1:05"]
     assert r["remaining"] == 10000

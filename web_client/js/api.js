@@ -9,7 +9,10 @@ async function json(response) {
   }
   if (!response.ok) {
     const message = body?.message || body?.error?.message || body?.detail || `HTTP ${response.status}`;
-    throw new Error(message);
+    const err = new Error(message);
+    err.code = body?.error?.code ?? null;
+    err.status = response.status;
+    throw err;
   }
   return body;
 }
@@ -27,6 +30,16 @@ export async function fetchPrompts() {
 /** GET /api/config -> {limits, close_codes}: the server's limits and close codes (docs/protocol.md). */
 export async function fetchConfig() {
   return json(await fetch("/api/config", { headers: { Accept: "application/json" } }));
+}
+
+/** GET /api/games/<id> -> a finished game's gallery (docs/protocol.md) */
+export async function fetchGame(gameId) {
+  return json(await fetch(`/api/games/${encodeURIComponent(gameId)}`, { headers: { Accept: "application/json" } }));
+}
+
+/** The PNG of one drawing of a finished game. */
+export function drawingPngUrl(gameId, round, playerId) {
+  return `/api/games/${encodeURIComponent(gameId)}/${round}/${encodeURIComponent(playerId)}.png`;
 }
 
 /** GET /api/leaderboard?period=all|today&limit=N */

@@ -3,7 +3,8 @@
 import { createRoom, fetchConfig } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { announce, showConnection, toast } from "./notify.js";
-import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard, wantsPrompts } from "./router.js";
+import { gameIdFromPath, goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard, wantsPrompts } from "./router.js";
+import { GalleryScreen } from "./screens/gallery.js";
 import { HomeScreen } from "./screens/home.js";
 import { LeaderboardScreen } from "./screens/leaderboard.js";
 import { LobbyScreen } from "./screens/lobby.js";
@@ -11,19 +12,38 @@ import { OverScreen } from "./screens/over.js";
 import { PromptsScreen } from "./screens/prompts.js";
 import { ResultsScreen } from "./screens/results.js";
 import { RoundScreen } from "./screens/round.js";
-import { clearResume, loadResume, savedName, saveResume } from "./session.js";
+import { clearResume, loadResume, nameRule, playerKey, savedName, saveResume } from "./session.js";
 import { expandFrame } from "./protocol.js";
 import { backoffDelay, GameSocket, defaultSocketUrl } from "./socket.js";
-import { applyMessage, fromWelcome } from "./state.js";
+import { applyMessage, fromWelcome, setGuess } from "./state.js";
 
 const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "results", game_over: "over" };
 const PHASE_EVENTS = new Set(["round_started", "round_ended", "game_ended", "lobby"]);
-const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started"]);
+const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started", "autostart"]);
+// How long the round screen stays up after the round ended: the AI's last words are seen.
+const OUTRO_MS = 1800;
+// The client's own words for the server's error codes (docs/protocol.md), given the server's
+// limits (GET /api/config); others are shown as sent.
+const ERROR_TEXT = {
+  room_not_found: "There's no room with that code (or it has closed). Check the code, or start a new game.",
+  room_full: "That room is full. Try Quick play, or create your own room.",
+  kicked: "The host removed you from this game. You can join again once it's over.",
+  bad_name: (limits) => nameRule(limits.max_name_length),
+  bad_resume: "Your seat in that room has expired.",
+  rate_limited: "Too many tries at once. Wait a moment and try again.",
+  unavailable: "The game server is busy or restarting. Try again in a moment.",
+  internal: "Something went wrong on the server. Try again.",
+};
+
+function errorText(msg, limits) {
+  const text = ERROR_TEXT[msg.code];
+  return (typeof text === "function" ? text(limits) : text) || msg.message || "Something went wrong.";
+}
 // Errors that are part of normal play (a late stroke after recognition, a race with the round end).
 const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke", "not_drawer"]);
 // Close codes after which reconnecting would be wrong, by their names in GET /api/config.
 const FINAL_CLOSES = {
-  kicked: "The host removed you from the room.",
+  kicked: "The host removed you from this game. You can join again once it's over.",
   replaced: "This seat was taken over by another tab.",
   policy: "The server closed the connection: too many messages.",
   too_many_connections: "Too many connections from your address.",
@@ -50,14 +70,16 @@ class App {
       over: new OverScreen(this),
       leaderboard: new LeaderboardScreen(this),
       prompts: new PromptsScreen(this),
+      gallery: new GalleryScreen(this),
     };
+    this.outro = null; // the timer that ends the round screen's outro
   }
 
   boot() {
     const code = roomCodeFromPath();
     const saved = loadResume();
     window.addEventListener("hashchange", () => this.#route());
-    if (saved && (!code || saved.room === code)) {
+    if (saved && !gameIdFromPath() && (!code || saved.room === code)) {
       // A reload inside a room: take the seat back.
       this.resumeToken = saved.token;
       this.request = { name: savedName() || "player", room: saved.room };
@@ -125,6 +147,7 @@ class App {
     if (r.room) join.room = r.room;
     else if (r.quickplay) join.quickplay = true;
     if (r.spectator) join.spectator = true;
+    join.key = playerKey();
     this.socket.send("join", join);
   }
 
@@ -149,6 +172,8 @@ class App {
 
   /** Forget the room and the connection (left, kicked, or the room is gone). */
   #reset() {
+    clearTimeout(this.outro);
+    this.outro = null;
     const socket = this.socket;
     this.socket = null;
     socket?.close();
@@ -192,6 +217,7 @@ class App {
         });
       default:
     }
+    if (msg.type === "guess") return this.onGuess(msg.player_id, msg.seq, msg.guesses);
     const room = this.room;
     const leaving = msg.type === "player_left" ? room?.players.get(msg.player_id) : null;
     if (!room || !applyMessage(room, msg)) return undefined;
@@ -205,6 +231,15 @@ class App {
     }
     if (PHASE_EVENTS.has(msg.type)) {
       if (wantsLeaderboard()) history.replaceState(null, "", window.location.pathname);
+      if (msg.type === "round_ended" && this.current === "round") {
+        // the AI's last words ("Oh I know..." / "Sorry, I couldn't guess it") before the results
+        this.screens.round.outro(room);
+        this.outro = setTimeout(() => {
+          this.outro = null;
+          this.#route();
+        }, OUTRO_MS);
+      }
+      if (this.outro) return undefined; // the outro's end shows the screen of the phase then
       return this.#route();
     }
     if (this.current === "lobby" && ROOM_EVENTS.has(msg.type)) this.screens.lobby.render(room);
@@ -212,7 +247,17 @@ class App {
     return undefined;
   }
 
+  /** The AI's guesses for a player's drawing: from a `guess` message, or one entry of a `frame`. */
+  onGuess(playerId, seq, guesses) {
+    const room = this.room;
+    if (!room || room.phase !== "drawing") return;
+    setGuess(room, playerId, seq, guesses);
+    if (this.current === "round") this.screens.round.onGuess(room, playerId, seq, guesses);
+  }
+
   #welcome(msg) {
+    clearTimeout(this.outro);
+    this.outro = null;
     const fresh = !this.room || this.room.code !== msg.snapshot?.room;
     this.room = fromWelcome(msg);
     this.resumeToken = msg.resume_token;
@@ -246,18 +291,18 @@ class App {
       return;
     }
     if (joining && msg.ref === "join") {
-      toast(msg.message || "Could not join.", "error", 6000);
+      toast(errorText(msg, this.config.limits), "error", 6000);
       const code = this.request?.room ?? null;
       this.#reset();
-      this.#route();
-      if (code && msg.code !== "room_not_found") this.screens.home.enter(code);
+      this.#route(true); // the home screen again, its buttons usable
+      if (code && !["room_not_found", "kicked"].includes(msg.code)) this.screens.home.enter(code);
       return;
     }
     if (QUIET_ERRORS.has(msg.code)) {
       console.debug("server:", msg.code, msg.message);
       return;
     }
-    toast(msg.message || msg.code, "error");
+    toast(errorText(msg, this.config.limits), "error");
   }
 
   // --- screens ----------------------------------------------------------------------------
@@ -268,6 +313,7 @@ class App {
     if (wantsLeaderboard()) name = "leaderboard";
     else if (wantsPrompts()) name = "prompts";
     else if (this.room) name = SCREEN_OF_PHASE[this.room.phase] || "lobby";
+    else if (gameIdFromPath()) name = "gallery";
     else name = "home";
     if (name === this.current && !force) {
       if (name === "lobby") this.screens.lobby.render(this.room);
@@ -283,6 +329,7 @@ class App {
       screen.setBusy(Boolean(this.socket)); // a resume is under way
     }
     else if (name === "lobby") screen.render(this.room);
+    else if (name === "gallery") screen.enter(gameIdFromPath());
     else screen.enter(this.room);
   }
 }

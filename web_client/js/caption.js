@@ -1,53 +1,89 @@
-// The AI's live caption, in Quick, Draw!'s voice:
-//   "I see... dog?"  ->  "I see... dog? ... or cat?"  ->  "Oh I know, it's a cat!"
-// Feed it the model's guesses as they arrive; read .text (whole caption) and .phrase
-// (only the newest words, for speech).
+// The AI's voice, like Quick, Draw!'s: it says a guess only once it has become its stable
+// belief (the top guess for HOLD updates in a row, or clearly ahead of the runner-up), at most
+// one new line per PACE_MS, says "Hmm..." when unsure, and never asks about the prompt itself:
+// the prompt is only ever said once the server recognized the drawing.
+//   "I see... a circle?"  ->  "or a wheel?"  ->  "Oh I know, it's a bicycle!"
+// Feed it the model's guesses with the current time; call tick(now) regularly so that a line
+// held back by the pace is said when its turn comes. Read .text for the caption.
 
-const MIN_P = 0.05; // below this the model is only babbling
-const KEEP = 3; // guesses shown in the caption at once
+export const PACE_MS = 1200;
+export const HMM = "Hmm...";
+const HOLD = 2; // updates a top guess must lead to become a belief
+const CLEAR_LEAD = 2; // ...or this many times the runner-up's probability
+const MIN_P = 0.1; // below this the AI is unsure
 
 export class Narrator {
-  constructor() {
+  constructor(pace = PACE_MS) {
+    this.pace = pace;
+    this.lastAt = -Infinity; // when the last line was said (kept across resets: the pace holds)
     this.reset();
   }
 
-  reset() {
-    this.said = []; // labels mentioned, in order
+  /** A new drawing of `prompt` (or a cleared one). */
+  reset(prompt = null) {
+    this.prompt = prompt;
     this.text = "";
-    this.phrase = "";
     this.done = false;
+    this.said = 0; // questions asked
+    this.belief = undefined; // the label last said (null: "Hmm...", undefined: nothing yet)
+    this.top = null; // the current top guess and for how many updates it has led
+    this.held = 0;
+    this.pending = null; // the line to say when the pace allows
   }
 
-  /** New guesses [{label, p}] (best first). Returns true when the caption changed. */
-  guesses(list) {
+  /**
+   * The AI's guesses [{label, p}] (best first) for the drawing as of `now` (ms).
+   * `settled`: take them as the AI's belief at once (a restored drawing after a reload).
+   * Returns true when the caption changed now.
+   */
+  guesses(list, now, settled = false) {
     if (this.done || !Array.isArray(list) || !list.length) return false;
-    const top = list[0];
-    if (!top || typeof top.label !== "string" || !(top.p >= MIN_P)) return false;
-    if (this.said.slice(-KEEP).includes(top.label)) return false; // still on screen
-    this.said.push(top.label);
-    const shown = this.said.slice(-KEEP);
-    const [first, ...rest] = shown;
-    const lead = this.said.length > KEEP ? `... ${first}?` : `I see... ${first}?`;
-    this.text = [lead, ...rest.map((label) => `... or ${label}?`)].join(" ");
-    this.phrase = this.said.length === 1 ? `I see ${top.label}` : `or ${top.label}`;
+    const [top, second] = list;
+    if (!top || typeof top.label !== "string" || !Number.isFinite(top.p)) return false;
+    this.held = top.label === this.top ? this.held + 1 : 1;
+    this.top = top.label;
+    const runnerUp = Number.isFinite(second?.p) ? second.p : 0;
+    const stable = settled || this.held >= HOLD || top.p >= CLEAR_LEAD * runnerUp;
+    let label;
+    if (top.p < MIN_P) label = null;
+    else if (!stable) return this.tick(now);
+    else label = top.label === this.prompt ? null : top.label;
+    // a new belief waits for its turn; one that is already said makes a waiting line stale
+    this.pending = label !== this.belief ? { label } : null;
+    if (settled) this.lastAt = -Infinity;
+    return this.tick(now);
+  }
+
+  /** Say the pending line if the pace allows. Returns true when the caption changed. */
+  tick(now) {
+    if (this.done || !this.pending || now - this.lastAt < this.pace) return false;
+    const { label } = this.pending;
+    this.pending = null;
+    this.belief = label;
+    this.lastAt = now;
+    if (label === null) this.text = HMM;
+    else {
+      this.text = this.said === 0 ? `I see... ${withArticle(label)}?` : `or ${withArticle(label)}?`;
+      this.said += 1;
+    }
     return true;
   }
 
-  /** The model recognized the drawing as `label`. */
+  /** The server recognized the drawing as `label`: said at once. */
   recognized(label) {
     if (this.done) return false;
     this.done = true;
+    this.pending = null;
     this.text = `Oh I know, it's ${withArticle(label)}!`;
-    this.phrase = this.text;
     return true;
   }
 
   /** The round ended without recognition. */
-  gaveUp() {
+  gaveUp(prompt) {
     if (this.done) return false;
     this.done = true;
-    this.text = this.said.length ? "Sorry, I couldn't guess it." : "I'm not sure what that is.";
-    this.phrase = this.text;
+    this.pending = null;
+    this.text = `Sorry, I couldn't guess it. Was it ${withArticle(prompt)}?`;
     return true;
   }
 }

@@ -1,6 +1,17 @@
-// Where the page was opened: "/" (home), "/r/<code>" (a room link), "#leaderboard".
+// Where the page was opened: "/" (home), "/r/<code>" (a room link), "/g/<id>" (a finished
+// game's gallery), "#leaderboard".
 
 const CODE_RE = /^\/r\/([A-Za-z0-9]{1,16})\/?$/;
+const GAME_RE = /^\/g\/([0-9a-f]{12})\/?$/;
+
+export function gameIdFromPath(pathname = window.location.pathname) {
+  const m = GAME_RE.exec(pathname);
+  return m ? m[1] : null;
+}
+
+export function galleryLink(gameId, origin = window.location.origin) {
+  return `${origin}/g/${gameId}`;
+}
 
 export function roomCodeFromPath(pathname = window.location.pathname) {
   const m = CODE_RE.exec(pathname);

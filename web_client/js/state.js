@@ -14,8 +14,10 @@ export function emptyRoom() {
     rounds: 0,
     seconds: 0,
     prompt: null,
+    startsAt: null, // the round's clock starts (after the get-ready card)
     deadline: null,
     nextRoundAt: null,
+    autostartAt: null, // a public room's countdown to its next game
     players: new Map(), // id -> {id, name, score, connected, host, spectator}
     drawings: new Map(), // id -> [[[x, y, t], ...], ...]
     guesses: new Map(), // id -> {seq, guesses: [{label, p}]}
@@ -50,8 +52,10 @@ export function fromWelcome(msg) {
   room.rounds = s.rounds || 0;
   room.seconds = s.seconds || 0;
   room.prompt = s.prompt ?? null;
+  room.startsAt = s.starts_at ?? null;
   room.deadline = s.deadline ?? null;
   room.nextRoundAt = s.next_round_at ?? null;
+  room.autostartAt = s.autostart_at ?? null;
   for (const p of [...(s.players || []), ...(s.spectators || [])]) room.players.set(p.id, { ...p });
   room.drawings = new Map(Object.entries(s.drawings || {}).map(([id, d]) => [id, d.map((st) => [...st])]));
   room.guesses = toMap(s.guesses);
@@ -90,6 +94,11 @@ function drawingOf(room, id) {
   return d;
 }
 
+/** The AI's latest guesses for a player's drawing (from a `guess` or a `frame`). */
+export function setGuess(room, playerId, seq, guesses) {
+  room.guesses.set(playerId, { seq, guesses: guesses || [] });
+}
+
 /** Apply one server message to the room (mutates it). Returns true if it was a room event. */
 export function applyMessage(room, msg) {
   switch (msg.type) {
@@ -116,7 +125,11 @@ export function applyMessage(room, msg) {
       room.mode = msg.mode ?? room.mode;
       room.difficulty = msg.difficulty ?? room.difficulty;
       return true;
+    case "autostart":
+      room.autostartAt = msg.at ?? null;
+      return true;
     case "game_started":
+      room.autostartAt = null;
       room.gameId = msg.game_id;
       room.rounds = msg.rounds;
       room.seconds = msg.seconds;
@@ -131,6 +144,7 @@ export function applyMessage(room, msg) {
       room.round = msg.round;
       room.rounds = msg.rounds;
       room.prompt = msg.prompt;
+      room.startsAt = msg.starts_at ?? null;
       room.deadline = msg.deadline;
       room.seconds = msg.seconds ?? room.seconds;
       room.nextRoundAt = null;
@@ -151,7 +165,7 @@ export function applyMessage(room, msg) {
       room.drawings.set(msg.player_id, []);
       return true;
     case "guess":
-      room.guesses.set(msg.player_id, { seq: msg.seq, guesses: msg.guesses || [] });
+      setGuess(room, msg.player_id, msg.seq, msg.guesses);
       return true;
     case "recognized": {
       room.recognized.set(msg.player_id, { elapsed_ms: msg.elapsed_ms, points: msg.points, label: msg.label, first: msg.first });

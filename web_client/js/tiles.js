@@ -9,6 +9,7 @@ export function guessText(room, id) {
   if (rec) return `✓ in ${(rec.elapsed_ms / 1000).toFixed(1)} s`;
   const g = room.guesses.get(id)?.guesses?.[0];
   if (!g) return room.drawings.get(id)?.length ? "…" : "not drawing yet";
+  if (g.label === room.prompt) return "Hmm…"; // the prompt is only said once recognized
   return `${g.label}? ${Math.round(g.p * 100)}%`;
 }
 

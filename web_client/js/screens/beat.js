@@ -29,9 +29,9 @@ export function turnSummary(room, ended) {
   return "Nobody got it in time.";
 }
 
-/** "Who beat the AI, and by how much" (game_ended.versus_ai). */
-export function renderVersus(list, room) {
-  const rows = room.versusAi || [];
+/** "Who beat the AI, and by how much" (game_ended.versus_ai, or a gallery's); `me`: my id. */
+export function renderVersus(list, versusAi, me = null) {
+  const rows = versusAi || [];
   list.hidden = rows.length === 0;
   replaceChildren(
     list,
@@ -39,7 +39,7 @@ export function renderVersus(list, room) {
       h(
         "li",
         { class: `versus ${v.margin > 0 ? "beat" : "lost"}`, dataset: { playerId: v.player_id } },
-        h("strong", {}, v.player_id === room.me ? "You" : v.name),
+        h("strong", {}, v.player_id === me ? "You" : v.name),
         v.margin > 0 ? ` beat the AI by ${v.margin} points` : v.margin === 0 ? " tied with the AI" : ` lost to the AI by ${-v.margin} points`,
       ),
     ),

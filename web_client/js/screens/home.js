@@ -1,7 +1,8 @@
 // Home: pick a name, then Quick play, Create private room, or Join by code (or the invite).
 
-import { $ } from "../dom.js";
-import { cleanName, savedName, saveName } from "../session.js";
+import { $, setText } from "../dom.js";
+import { cleanName, nameRule, savedName, saveName } from "../session.js";
+import { scoringText } from "./lobby.js";
 
 export class HomeScreen {
   constructor(app) {
@@ -14,6 +15,9 @@ export class HomeScreen {
     this.name.value = savedName();
     this.name.maxLength = app.config.limits.max_name_length;
     this.invite = null;
+    setText($("#home-scoring"), scoringText(app.config.scoring, "draw"));
+    const beat = scoringText(app.config.scoring, "beat");
+    setText($("#home-scoring-beat"), beat && `In Beat the AI: ${beat}`);
 
     $("#quickplay").addEventListener("click", () => this.#go({ quickplay: true }));
     $("#create-room").addEventListener("click", () => this.#go({ create: true }));
@@ -54,7 +58,7 @@ export class HomeScreen {
     if (!name) {
       this.nameError.hidden = false;
       this.nameError.textContent = this.name.value.trim()
-        ? `Names use letters, digits, spaces and _ - . ' (up to ${max}).`
+        ? nameRule(max)
         : "Pick a name first.";
       this.name.setAttribute("aria-invalid", "true");
       this.name.focus();

@@ -3,6 +3,7 @@
 import { fetchLeaderboard } from "../api.js";
 import { $, h, replaceChildren } from "../dom.js";
 import { toast } from "../notify.js";
+import { myIdentity } from "../session.js";
 
 export class LeaderboardScreen {
   constructor(app) {
@@ -30,13 +31,19 @@ export class LeaderboardScreen {
     const body = $("#lb-rows");
     body.setAttribute("aria-busy", "true");
     try {
-      const data = await fetchLeaderboard(period, 20);
+      const [data, me] = await Promise.all([fetchLeaderboard(period, 20), myIdentity()]);
       if (this.period !== period) return; // another tab was chosen meanwhile
       const entries = data?.entries || [];
       replaceChildren(
         body,
         entries.map((e) =>
-          h("tr", {}, h("td", { class: "rank" }, String(e.rank)), h("td", { class: "name" }, e.name), h("td", { class: "num" }, String(e.score))),
+          h(
+            "tr",
+            { class: e.player === me ? "me" : null },
+            h("td", { class: "rank" }, String(e.rank)),
+            h("td", { class: "name" }, e.name, e.player === me ? h("span", { class: "badge you" }, "you") : null),
+            h("td", { class: "num" }, String(e.score)),
+          ),
         ),
       );
       $("#lb-empty").hidden = entries.length > 0;

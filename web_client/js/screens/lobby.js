@@ -1,5 +1,6 @@
 // Lobby: players and spectators, the share link, host settings and Start.
 
+import { Countdown } from "../countdown.js";
 import { $, h, replaceChildren, setText } from "../dom.js";
 import { roomLink } from "../router.js";
 import { isHost, seated, spectators } from "../state.js";
@@ -16,6 +17,7 @@ export class LobbyScreen {
     const limits = app.config.limits;
     [this.rounds.min, this.rounds.max] = [limits.min_rounds, limits.max_rounds];
     [this.seconds.min, this.seconds.max] = [limits.min_round_seconds, limits.max_round_seconds];
+    this.countdown = new Countdown($("#autostart"), app.clock);
 
     $("#copy-link").addEventListener("click", () => this.#copy());
     $("#start").addEventListener("click", () => {
@@ -59,7 +61,14 @@ export class LobbyScreen {
     const hostName = room.players.get(room.host)?.name ?? "the host";
     $("#start").hidden = !host;
     $("#start").disabled = players.length === 0;
-    setText($("#waiting"), host ? "" : `Waiting for ${hostName} to start the game…`);
+    const waiting = room.isPublic ? "The game starts by itself when enough players are here…" : `Waiting for ${hostName} to start the game…`;
+    setText($("#waiting"), host || room.autostartAt ? "" : waiting);
+    this.countdown.show(room.autostartAt, (s) => `The game starts in ${s} s… more players can still join.`);
+    setText($("#lobby-scoring"), scoringText(this.app.config.scoring, room.mode));
+  }
+
+  leave() {
+    this.countdown.stop();
   }
 
   /** Make host hand-over visible in the lobby. */
@@ -119,6 +128,32 @@ export class LobbyScreen {
     }
     setText($("#copy-status"), ok ? "Link copied — send it to your friends!" : "Select the link and copy it.");
   }
+}
+
+/** When the AI recognizes a drawing, in words, from the model's rule ({rule, threshold}). */
+function recognitionText(rule) {
+  const pct = Math.round(rule.threshold * 100);
+  return rule.rule === "top1"
+    ? `once the word is its top guess, with at least ${pct} % confidence`
+    : `once it is at least ${pct} % sure that it is the word`;
+}
+
+/** How scoring works in `mode` ("draw" or "beat"), from the server's rules (GET /api/config). */
+export function scoringText(s, mode = "draw") {
+  if (!s?.recognition) return "";
+  const when = recognitionText(s.recognition);
+  if (mode === "beat") {
+    return (
+      `Type the word before the AI recognizes the drawing (it does ${when}). ` +
+      `A correct guess scores ${s.base} points plus up to ${s.speed} more the sooner it comes, and ${s.first_bonus} extra for the first; ` +
+      `the drawer gets half of each guess's points (without the extra). If the AI recognizes the drawing first, the AI scores those points (without the extra).`
+    );
+  }
+  return (
+    `The AI recognizes your drawing ${when}. ` +
+    `You then score ${s.base} points plus up to ${s.speed} more the sooner that happens ` +
+    `(all ${s.speed} at the start, none at the last second), and ${s.first_bonus} extra if you are the first recognized in the round.`
+  );
 }
 
 export function initial(name) {

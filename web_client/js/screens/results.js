@@ -4,6 +4,7 @@ import { $, replaceChildren, setText } from "../dom.js";
 import { resultCard } from "../resultcard.js";
 import { renderScoreboard } from "../scoreboard.js";
 import { turnSummary } from "./beat.js";
+import { scoringText } from "./lobby.js";
 
 /** Result cards, mine first, then recognized fastest, then the rest. */
 export function renderResults(list, room, results) {
@@ -29,6 +30,7 @@ export class ResultsScreen {
     setText($("#turn-summary"), turnSummary(room, res));
     renderResults($("#result-cards"), room, res);
     renderScoreboard($("#results-scores"), room);
+    setText($("#results-scoring"), scoringText(this.app.config.scoring, room.mode));
     clearInterval(this.timer);
     const next = $("#results-next");
     const tick = () => {

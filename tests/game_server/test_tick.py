@@ -4,6 +4,7 @@ sockets (the events this process's sockets would get are collected as they are h
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -38,12 +39,14 @@ class CountingStore(Store):
 @pytest.fixture
 async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owners]:
     # nobody is ever recognized: a recognition (of a random prompt) would add messages
-    settings = replace(game_settings, recognition_confidence=2.0)
+    settings = game_settings
+    never = copy.copy(classifier)
+    never.rule = replace(classifier.rule, threshold=2.0)
     assert settings.redis_url is not None
     client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     store = CountingStore(client, settings)
     await store.heartbeat(PROC, 600_000)  # this "process" is alive: its sockets stay seated
-    runner = InferenceRunner(classifier)
+    runner = InferenceRunner(never)
     delivered: list[tuple[str, Event]] = []
     o = Owners(
         settings,

@@ -488,7 +488,7 @@ class Owners:
                 await self.tick()
             except Exception:
                 log.exception("a tick failed")
-            if self._closing:
+            if self._closing and not any(a.inbox for a in self.actors.values()):
                 return
 
     def _until_next_timer(self) -> float | None:

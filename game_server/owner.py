@@ -481,6 +481,7 @@ class Owners:
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
         tick_s = self.settings.tick_ms / 1000
+        last_ticks = 3
         while True:
             if not self._work.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -495,7 +496,9 @@ class Owners:
             except Exception:
                 log.exception("a tick failed")
             if self._closing:
-                return
+                last_ticks -= 1  # until the inboxes are empty, a few ticks at most
+                if last_ticks == 0 or not any(a.inbox for a in self.actors.values()):
+                    return
 
     def _until_next_timer(self) -> float | None:
         wakes = [a.room.next_wakeup() for a in self.actors.values()]

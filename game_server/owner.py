@@ -222,8 +222,11 @@ class RoomActor:
         """Step 1 of a tick: the inbox's commands, in order. Raises :class:`Fenced`."""
         items, self.inbox = self.inbox, []
         effects: list[Effect] = []
-        for item in items:
+        for i, item in enumerate(items):
             if isinstance(item, Lost):
+                # what was not applied stays in the inbox: its local senders are told
+                # ``unavailable`` (Owners._failed) instead of never hearing back
+                self.inbox = items[i + 1 :] + self.inbox
                 raise Fenced(self.code)
             if isinstance(item, Alive):
                 effects += self.room.disconnect_dead(now, item.procs)

@@ -18,7 +18,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
 from game_server.inference import InferenceRunner, top_guesses
-from game_server.owner import Owners
+from game_server.owner import Lost, Owners
 from game_server.rules import Room
 from game_server.store import Store
 from model import drawing_to_image
@@ -276,3 +276,19 @@ async def test_a_command_the_rules_fail_on_is_refused_and_the_room_goes_on(
     assert json.loads(str(got[0][1]))["code"] == "internal"
     assert owners.local(code) is actor  # still owned, still playing: the update went through
     assert actor.room.players["p1"].strokes == [[[1, 1, 0]]]
+
+
+async def test_commands_behind_a_lost_lease_are_refused_not_dropped(owners: Owners) -> None:
+    code = "TICKGGGG"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    actor._post(Lost())  # the lease renewal failed (e.g. Redis went away) ...
+    submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0),)))  # ... then ada drew
+    await owners.tick()
+    got = events(owners, code)
+    errors = [(h.get("to"), json.loads(str(text))) for h, text in got if h["kind"] == "error"]
+    assert errors and errors[0][0] == f"{PROC}:1"
+    assert errors[0][1]["code"] == "unavailable"
+    assert owners.local(code) is None  # and the room was dropped from memory

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 RECOGNITION_CONFIDENCE = 0.30  # the server's default DOODLE_RECOGNITION_CONFIDENCE
 _TYPE_RE = re.compile(r'"type"\s*:\s*"([a-z_]+)"')
+_PLAYER_RE = re.compile(r'"player_id"\s*:\s*"([^"]*)"')
 # the first "guesses" key of a frame is the frame's own: ink ops never contain that string
 _FRAME_GUESSES_RE = re.compile(r'"guesses"\s*:\s*')
 _DECODER = json.JSONDecoder()
@@ -167,7 +168,11 @@ class Player:
         kind = m.group(1) if m else None
         if kind == "ink":  # the bulk of the traffic: nothing to do with it
             return
-        if kind == "frame":
+        if kind == "guess":  # most are for the other players of the room: not decoded
+            m = _PLAYER_RE.search(raw)
+            if m is not None and m.group(1) != self.player_id:
+                return
+        elif kind == "frame":
             mine = frame_guesses(raw).get(self.player_id or "")
             if mine:
                 self.on_guess(mine.get("seq", -1), mine.get("guesses") or [], now)

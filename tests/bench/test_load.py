@@ -6,11 +6,14 @@ non-loopback addresses."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from bench.load import cli, clients, player, server, stats, sweep
@@ -146,3 +149,28 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
     assert list(me.pending) == [(8, 11.0)]
     assert run.stats.guesses == 1  # p2's guess is not counted for p1
     assert me.attempt_hit  # capacity mode: the top guess is the prompt
+
+
+def test_a_terminated_run_stops_its_server() -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process is left."""
+    cmd = [
+        sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
+        "--duration", "120", "--warmup", "0", "--capacity",
+    ]  # fmt: skip
+    bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        me = psutil.Process(bench.pid)
+        servers: list[psutil.Process] = []
+        deadline = time.monotonic() + 60
+        while not servers and bench.poll() is None and time.monotonic() < deadline:
+            servers = [p for p in me.children() if "game_server" in " ".join(p.cmdline())]
+            time.sleep(0.05)  # polling for a child process to appear (bounded)
+        assert servers, "bench.load started no server"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()

@@ -135,7 +135,9 @@ class RoomPath:
         ).encode()
         t5 = perf_counter_ns()
         framed = 0
-        for ext in self.ext[1:]:  # everyone but the drawer sees the ink
+        # The others get the ink: a player's own ink is left out of the per-tick `frame` sent to
+        # them (the per-update `ink` before it was echoed to the drawer too: one frame more).
+        for ext in self.ext[1:]:
             framed += len(frame_text(ink, ext))
         for ext in self.ext:  # everyone sees the guess
             framed += len(frame_text(guess, ext))
@@ -150,46 +152,39 @@ def points_message(seq: int, stroke: int, pts: list[list[float]]) -> str:
 
 class ServerFunctionsPath:
     """The same per-update work done with the game server's own functions (when importable):
-    ``protocol.parse_client_message``, ``inference.classify`` + ``top_guesses`` (the batch
-    path, here with one drawing), ``hub.encode_event`` for ``ink`` and ``guess``, and the
-    frames per recipient. Redis round trips (command stream, persist script, pub/sub) are not
-    included: :mod:`bench.load` measures those end to end."""
+    ``protocol.parse_client_message``, an ``inference.Sketch`` with ``inference.classify`` +
+    ``top_guesses`` (the batch path, here with one drawing), a ``frames.Frame`` with the ink and
+    the guess, and the frames per recipient (the drawer's own ink left out). Redis round trips
+    (command stream, persist script, pub/sub) are not included: :mod:`bench.load` measures
+    those end to end."""
 
     def __init__(self, clf: Any, recipients: int = 8, deflate: bool = False) -> None:
-        from game_server import hub, inference, protocol
+        from game_server import frames, inference, protocol
         from game_server.config import Settings
 
-        self._protocol, self._inference, self._hub = protocol, inference, hub
+        self._protocol, self._inference, self._frames = protocol, inference, frames
         self.settings = Settings()
         self.clf = clf
         self.labels = list(clf.labels)
         self.recipients = recipients
         self.ext = [[deflate_extension()] if deflate else [] for _ in range(recipients)]
-        self.strokes: list[list[Any]] = []
+        self.sketch = inference.Sketch()
 
     def reset(self) -> None:
-        self.strokes = []
+        self.sketch = self._inference.Sketch()
 
     def update(self, raw: str) -> int:
         msg = self._protocol.parse_client_message(raw, self.settings)
-        if msg.stroke == len(self.strokes):
-            self.strokes.append([])
-        self.strokes[msg.stroke].extend(list(p) for p in msg.points)
-        probs, _ = self._inference.classify(self.clf, [self.strokes])
+        self.sketch.apply_points(msg.stroke, msg.points)
+        probs, _ = self._inference.classify(self.clf, [self.sketch])
         guesses = self._inference.top_guesses(self.labels, probs[0])
-        ink = self._hub.encode_event(
-            {"kind": "ink", "x": "c1"},
-            {"type": "ink", "player_id": "p1", "stroke": msg.stroke, "points": msg.points},
+        frame = self._frames.Frame(
+            {"p1": [{"op": "points", "stroke": msg.stroke, "points": msg.points}]},
+            {"p1": {"seq": msg.seq, "guesses": guesses}},
         )
-        guess = self._hub.encode_event(
-            {"kind": "guess"},
-            {"type": "guess", "player_id": "p1", "seq": msg.seq, "guesses": guesses},
-        )
-        framed = 0
-        ink_text = ink.partition("\n")[2].encode()
-        guess_text = guess.partition("\n")[2].encode()
+        others = (frame.text_for(None) or "").encode()
+        own = (frame.text_for("p1") or "").encode()
+        framed = len(frame_text(own, self.ext[0]))
         for ext in self.ext[1:]:
-            framed += len(frame_text(ink_text, ext))
-        for ext in self.ext:
-            framed += len(frame_text(guess_text, ext))
+            framed += len(frame_text(others, ext))
         return framed

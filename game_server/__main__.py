@@ -11,22 +11,39 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import logging
+import resource
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import uvicorn
 
 from game_server.app import create_app
 from game_server.config import ConfigError, Settings
+from game_server.http_timeouts import header_timeout_protocol
 from game_server.logging_setup import configure_logging
-from game_server.redis_embedded import EmbeddedRedis
+from game_server.redis_embedded import EmbeddedRedis, EmbeddedRedisError
 from game_server.shutdown import GracefulServer
 
 log = logging.getLogger("game_server")
 
 EXIT_CONFIG = 2
 EXIT_MODEL = 3  # the model artifact is missing, corrupted, tampered with or incompatible
+EXIT_REDIS = 4  # the embedded redis-server did not start (e.g. its data directory is in use)
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit: every socket is a file. Returns
+    (soft, hard) as they are now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. hard is unlimited but the kernel caps nr_open
+            log.warning("could not raise the open-files limit from %d to %d", soft, hard)
+    return soft, hard
 
 
 def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Namespace:
@@ -39,6 +56,13 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Names
     return parser.parse_args(argv)
 
 
+def start_embedded_redis(data_dir: Path | None) -> EmbeddedRedis:
+    """The local game's Redis: its data (AOF) in ``data_dir/redis``, kept across restarts."""
+    if data_dir is None:
+        return EmbeddedRedis().start()
+    return EmbeddedRedis(appendonly=True, directory=data_dir / "redis").start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
@@ -48,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv, settings)
     settings = replace(settings, host=args.host, port=args.port, log_level=args.log_level)
     configure_logging(settings.log_level, settings.log_json)
+    soft, hard = raise_open_files_limit()
+    log.info("open-files limit: %d (hard %d)", soft, hard)
     # refuse to start with a bad model: never serve guesses from a corrupted artifact
     from model import ArtifactError, load_classifier
 
@@ -58,9 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_MODEL
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
-        embedded = EmbeddedRedis().start()
+        try:
+            embedded = start_embedded_redis(settings.data_dir)
+        except EmbeddedRedisError as exc:
+            print(f"embedded Redis: {exc}", file=sys.stderr)
+            return EXIT_REDIS
         settings = replace(settings, redis_url=embedded.url)
-        log.info("REDIS_URL not set: started embedded redis-server at %s", embedded.url)
+        log.info(
+            "REDIS_URL not set: started embedded redis-server at %s (data: %s)",
+            embedded.url,
+            settings.data_dir or "not kept",
+        )
     else:
         log.info("using Redis at %s", settings.redis_url)
     try:
@@ -73,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_config=None,  # uvicorn logs through our handler (JSON with DOODLE_LOG_JSON=1)
             ws_max_size=settings.max_message_bytes,
             ws_per_message_deflate=settings.ws_compression,
+            http=header_timeout_protocol(settings.header_timeout_seconds),
         )
         GracefulServer(config, app, settings.shutdown_grace_seconds).run()
     finally:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,8 +23,8 @@ from game_server import __version__
 from game_server.config import Settings
 from game_server.metrics import Metrics, metrics_endpoint
 from game_server.node import Node
-from game_server.protocol import is_room_code
-from game_server.rules import utc_day
+from game_server.protocol import CLOSE_CODES, CLOSE_UNAVAILABLE, MIN_ROUNDS, is_room_code
+from game_server.rules import Stroke, utc_day
 from game_server.ws import websocket_endpoint
 
 log = logging.getLogger("game_server")
@@ -79,11 +82,89 @@ async def leaderboard(request: Request) -> Response:
     return JSONResponse({"period": period, "entries": entries})
 
 
-async def room_page(request: Request) -> Response:
+async def client_config(request: Request) -> Response:
+    """The limits and close codes the browser must know (docs/protocol.md)."""
     settings: Settings = request.app.state.settings
+    return JSONResponse(
+        {
+            "limits": {**settings.public(), "min_rounds": MIN_ROUNDS},
+            "close_codes": {c.name: c.code for c in CLOSE_CODES},
+        }
+    )
+
+
+_GAME_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+PNG_SIZE = 512
+
+
+async def _finished_game(request: Request) -> dict[str, Any] | Response:
+    node: Node | None = request.app.state.node
+    game_id = request.path_params["game_id"]
+    if not _GAME_ID_RE.match(game_id):
+        return _error(404, "game_not_found", "no such game")
+    if node is None:
+        return _error(503, "unavailable", "the server is not ready")
+    try:
+        game = await node.store.load_game(game_id)
+    except Exception:
+        log.warning("game read failed", exc_info=True)
+        return _error(503, "unavailable", "the game store is unavailable; retry")
+    if game is None:
+        return _error(404, "game_not_found", "no such game (or it expired)")
+    return game
+
+
+async def game_record(request: Request) -> Response:
+    game = await _finished_game(request)
+    return game if isinstance(game, Response) else JSONResponse(game)
+
+
+async def drawing_image(request: Request) -> Response:
+    """``/api/games/<id>/<round>/<player>.png``: one drawing of a finished game."""
+    game = await _finished_game(request)
+    if isinstance(game, Response):
+        return game
+    round_no, player = request.path_params["round"], request.path_params["player"]
+    for rnd in game["rounds"]:
+        for result in rnd["results"] if rnd["round"] == round_no else []:
+            if result["player_id"] == player:
+                return Response(drawing_png(result["strokes"]), media_type="image/png")
+    return _error(404, "drawing_not_found", "no such drawing in this game")
+
+
+def drawing_png(strokes: list[Stroke], size: int = PNG_SIZE) -> bytes:
+    """Dark ink on white, the drawing scaled to fit a square with a margin."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (size, size), 255)
+    pts = [(p[0], p[1]) for s in strokes for p in s]
+    if pts:
+        x0, y0 = min(p[0] for p in pts), min(p[1] for p in pts)
+        span = max(max(p[0] for p in pts) - x0, max(p[1] for p in pts) - y0, 1.0)
+        k = size * 0.86 / span
+        ox = (size - k * (max(p[0] for p in pts) - x0)) / 2
+        oy = (size - k * (max(p[1] for p in pts) - y0)) / 2
+        draw = ImageDraw.Draw(img)
+        width = max(2, size // 64)
+        for s in strokes:
+            line = [(ox + k * (p[0] - x0), oy + k * (p[1] - y0)) for p in s]
+            if len(line) == 1:
+                line = line * 2
+            draw.line(line, fill=29, width=width, joint="curve")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def client_page(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    return FileResponse(settings.web_client_dir / "index.html", media_type="text/html")
+
+
+async def room_page(request: Request) -> Response:
     if not is_room_code(request.path_params["code"].upper()):
         return _error(404, "room_not_found", "no such room")
-    return FileResponse(settings.web_client_dir / "index.html", media_type="text/html")
+    return await client_page(request)
 
 
 async def ws_route(websocket: WebSocket) -> None:
@@ -92,7 +173,7 @@ async def ws_route(websocket: WebSocket) -> None:
         await websocket.send_json(
             {"type": "error", "code": "unavailable", "message": "the server is not ready"}
         )
-        await websocket.close(code=1011)
+        await websocket.close(code=CLOSE_UNAVAILABLE)
         return
     await websocket_endpoint(websocket)
 
@@ -138,6 +219,10 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
             app.state.node = Node(settings, app.state.redis, timed)
             await app.state.node.start()
         lag = asyncio.create_task(app.state.metrics.watch_loop_lag(), name="loop-lag")
+        # the model, modules and settings live as long as the process: keep them out of the
+        # garbage collector's generations so that collections stay short under load
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -154,8 +239,12 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         Route("/healthz", healthz),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/leaderboard", leaderboard),
+        Route("/api/config", client_config),
         *([Route("/metrics", metrics_endpoint)] if settings.metrics_enabled else []),
+        Route("/api/games/{game_id}", game_record),
+        Route("/api/games/{game_id}/{round:int}/{player}.png", drawing_image),
         Route("/r/{code}", room_page),
+        Route("/g/{game_id}", client_page),
         WebSocketRoute("/ws", ws_route),
         Mount("/", StaticFiles(directory=settings.web_client_dir, html=True), name="static"),
     ]

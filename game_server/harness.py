@@ -221,15 +221,26 @@ def start_server(
     log: Path | None = None,
     *,
     timeout: float = 60.0,
+    wrapper: tuple[str, ...] = (),
 ) -> ServerProcess:
     """``python -m game_server --host 127.0.0.1 --port <free>`` with :func:`server_env`
-    ``(env)``, output to ``log`` (default: a file in ``$TMPDIR``); returns once healthy."""
+    ``(env)``, output to ``log`` (default: a file in ``$TMPDIR``); returns once healthy.
+    ``wrapper``: a command that execs the server (e.g. ``sh -c 'ulimit ...; exec "$@"' sh``)."""
     port = free_port()
     if log is None:
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"game-server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *wrapper,
+                sys.executable,
+                "-m",
+                "game_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=REPO,
             env=server_env(env),
             stdout=out,

@@ -1,25 +1,29 @@
 """Delivering a room's events to this process's sockets.
 
-The room's owner publishes every event on the room's pub/sub channel (inside the same Lua
-script that persists the state, so only a fenced, durable change is ever announced). Each server
-process keeps ONE pub/sub connection, subscribed to the channels of the rooms it has sockets in,
-and fans each event out to its local sockets.
+The owner of a room hands each tick's events to its own process's sockets directly
+(:meth:`Hub.deliver`), after they are durable. For sockets on other processes it also publishes
+them on the room's pub/sub channel, inside the same Lua script that persists the tick (so only a
+fenced, durable change is ever announced). Each server process keeps ONE pub/sub connection,
+subscribed to the channels of the rooms it has sockets in, and fans each event out to its local
+sockets; events its own process published (header ``o``) were delivered directly already.
 
-An event is ``<header JSON>\\n<message JSON>``; the header says who gets it (``to``: one
-connection, ``x``: everyone but one connection), whether to close a socket after it (``close``)
-and what it is (``kind``). The message text is forwarded to sockets as is (encoded once).
+An event is a header (who gets it: ``to`` one connection, ``x`` everyone but one connection;
+whether to close a socket after it: ``close``; what it is: ``kind``) and the message text,
+encoded once, or a :class:`frames.Frame` from which each socket's text is joined.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any, Protocol
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from game_server.frames import Event, Frame, Header, decode_event
 
 log = logging.getLogger("game_server.hub")
 
@@ -27,28 +31,16 @@ log = logging.getLogger("game_server.hub")
 class LocalSocket(Protocol):
     conn_id: str
 
-    def deliver(self, header: dict[str, Any], text: str | None) -> None: ...
+    def deliver(self, header: Header, payload: str | Frame | None) -> None: ...
 
     def resync(self) -> None:
         """Events may have been missed: ask the owner for a full ``snapshot``."""
 
 
-def encode_event(header: dict[str, Any], msg: dict[str, Any] | None) -> str:
-    return (
-        json.dumps(header, separators=(",", ":"))
-        + "\n"
-        + (json.dumps(msg, separators=(",", ":")) if msg is not None else "")
-    )
-
-
-def decode_event(data: str) -> tuple[dict[str, Any], str | None]:
-    head, _, body = data.partition("\n")
-    return json.loads(head), (body or None)
-
-
 class Hub:
-    def __init__(self, redis: aioredis.Redis, channel_of: Any) -> None:
+    def __init__(self, redis: aioredis.Redis, channel_of: Any, proc_id: str) -> None:
         self._redis = redis
+        self._proc_id = proc_id
         self._channel_of = channel_of
         self._pubsub = redis.pubsub()
         self._rooms: dict[str, dict[str, LocalSocket]] = {}  # code -> conn_id -> socket
@@ -139,24 +131,32 @@ class Hub:
             if kind != "message":
                 continue
             code = self._channels.get(channel)
-            room = self._rooms.get(code) if code else None
-            if not room:
+            if code is None or code not in self._rooms:
                 continue
             try:
-                header, text = decode_event(msg["data"])
-            except ValueError:
+                header, payload = decode_event(msg["data"])
+            except (ValueError, msgspec.DecodeError):
                 log.error("undecodable event on %s", channel)
                 continue
+            if header.get("o") != self._proc_id:
+                self.deliver(code, [(header, payload)])
+
+    def deliver(self, code: str, events: list[Event]) -> None:
+        """Hand ``events`` of room ``code`` to this process's sockets in the room."""
+        room = self._rooms.get(code)
+        if not room:
+            return
+        for header, payload in events:
             to = header.get("to")
             if to is not None:
                 sock = room.get(to)
                 if sock is not None:
-                    sock.deliver(header, text)
+                    sock.deliver(header, payload)
                 continue
             exclude = header.get("x")
             for conn_id, sock in list(room.items()):
                 if conn_id != exclude:
-                    sock.deliver(header, text)
+                    sock.deliver(header, payload)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -1,7 +1,8 @@
 """Structured logs: every record carries the room, player and connection it concerns.
 
-``configure_logging(settings)`` installs one handler on the root logger: plain text by default,
-one JSON object per line with ``DOODLE_LOG_JSON=1``. Context comes from two places:
+``configure_logging(level, json_lines)`` installs one handler on the root logger: plain text by
+default, one JSON object per line with ``json_lines`` (``DOODLE_LOG_JSON=1``). Context comes
+from two places:
 
 * :func:`bind` sets context variables (``conn``, ``room``, ``player``); a socket's tasks bind
   them, so anything logged while handling that socket's messages names them;

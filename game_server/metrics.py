@@ -21,7 +21,6 @@ several apps in one process (the tests) never share or collide on series.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,7 +57,7 @@ class _NodeCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         node = self._node_of()
-        conns = sum(node.connections_per_ip.values()) if node is not None else 0
+        conns = node.addresses.count() if node is not None else 0
         owned = len(node.owners.actors) if node is not None else 0
         local = len(node.hub.rooms()) if node is not None else 0
         yield GaugeMetricFamily(
@@ -157,16 +156,9 @@ class GuessTimer:
         if len(self._sent) > self.MAX_PENDING:
             del self._sent[next(iter(self._sent))]
 
-    def on_event(self, header: dict[str, Any], text: str | None, player_id: str | None) -> None:
-        if header.get("kind") != "guess" or not self._sent or not text or player_id is None:
-            return
-        if f'"player_id":"{player_id}"' not in text:
-            return  # another player's guess
-        try:
-            seq = json.loads(text).get("seq")
-        except ValueError:
-            return
-        if not isinstance(seq, int):
+    def guessed(self, seq: int) -> None:
+        """A guess on this player's drawing as of update ``seq`` reached the socket."""
+        if not self._sent:
             return
         now = time.monotonic()
         for s in [s for s in self._sent if s <= seq]:

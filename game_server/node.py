@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-import time
-from collections import Counter, deque
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from game_server.address_limits import AddressLimits
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.hub import Hub
@@ -35,8 +34,8 @@ class Node:
         self.proc_id = secrets.token_hex(6)
         self.clock = Clock()
         self.store = Store(redis, settings)
-        self.hub = Hub(redis, self.store.channel)
-        self.runner = InferenceRunner(classifier, settings.inference_tick_ms)
+        self.hub = Hub(redis, self.store.channel, self.proc_id)
+        self.runner = InferenceRunner(classifier)
         self.owners = Owners(
             settings,
             self.store,
@@ -44,25 +43,18 @@ class Node:
             self.runner,
             self.proc_id,
             self.hub.rooms,
+            self.hub.deliver,
             lambda: self.hub.healthy,
         )
         self._conn_ids = itertools.count(1)
-        self.connections_per_ip: Counter[str] = Counter()
-        self._join_attempts: dict[str, deque[float]] = {}
-
-    def allow_join_attempt(self, ip: str) -> bool:
-        """At most ``join_attempts_per_minute`` joins per address (sliding 60 s window)."""
-        now = time.monotonic()
-        window = self._join_attempts.setdefault(ip, deque())
-        while window and now - window[0] > 60.0:
-            window.popleft()
-        if len(window) >= self.settings.join_attempts_per_minute:
-            return False
-        window.append(now)
-        if len(self._join_attempts) > 10_000:  # forget idle addresses
-            for key in [k for k, w in self._join_attempts.items() if not w or now - w[-1] > 60]:
-                del self._join_attempts[key]
-        return True
+        self.addresses = AddressLimits(
+            redis,
+            settings.redis_prefix,
+            self.proc_id,
+            settings.max_connections_per_ip,
+            settings.join_attempts_per_minute,
+            self.store.alive_processes,
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -76,7 +68,6 @@ class Node:
             await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
         except Exception:
             log.warning("Redis unavailable at start-up", exc_info=True)
-        self.runner.start()
         self.owners.start()
 
     async def close(self) -> None:

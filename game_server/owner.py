@@ -1,17 +1,24 @@
-"""The owner of a room: the one process that runs its rules and timers.
+"""The owner of a room: the one process that runs its rules and timers, one tick at a time.
 
 :class:`Owners` (one per process) claims rooms: a room that has sockets on this process but no
 lease holder is claimed with :func:`lease.acquire`; then a :class:`RoomActor` loads the room from
-Redis (state + ink log), and serially:
+Redis (state, command cursor, ink log). Commands reach the actor's inbox in arrival order, as
+typed :class:`protocol.Command` objects: directly from sockets on this process (the owner-local
+fast path), or from the room's command stream (``XREAD``) for sockets on other processes.
 
-1. reads client commands from the room's command stream (``XREAD`` after the last applied id),
-   inference results and timer wake-ups;
-2. applies them to the :class:`rules.Room`;
-3. persists the new state, the last applied command id, ink and scores, and publishes the events,
-   all in one fenced Lua script (``store.PERSIST``) — so a command's effects are durable and
-   announced exactly once, and a stale owner can neither write nor announce;
-4. posts score awards to the leaderboards (idempotent; pending awards are part of the state, so a
-   new owner finishes what a dead one started).
+The process ticks (``tick_ms`` after the first input of an idle moment; no tick while idle).
+One tick, for every room with input or a due timer:
+
+1. apply the inbox's commands to the :class:`rules.Room`, in order;
+2. run the AI once on every drawing that changed, across all rooms of the process: ONE batched
+   model call (:meth:`InferenceRunner.guesses`), and apply the guesses (recognition, scores);
+3. end a round that is due, run the room's timers;
+4. persist what changed in one fenced Lua script (``store.PERSIST``): the tick's ink ops, the
+   command cursor, the room state only when the game changed (never for ink or guesses alone),
+   and publish the events when sockets of other processes listen — so a command's effects are
+   durable before they are announced, and a stale owner can neither write nor announce;
+5. hand the events (one ``frame`` of ink and guesses, other messages in order) to this process's
+   sockets directly, then post score awards (idempotent; pending awards are part of the state).
 
 The lease is renewed every ``lease_ms / 3``; when renewal or a fenced write fails the actor stops
 at once, dropping its in-memory state (the room in Redis is never half-written).
@@ -25,6 +32,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -33,16 +41,18 @@ from game_server import lease as leases
 from game_server import protocol
 from game_server.clock import Clock
 from game_server.config import Settings
-from game_server.hub import encode_event
-from game_server.inference import InferenceRunner, Request, Result
+from game_server.frames import Event, Header, TickOutput, dumps, encode_event
+from game_server.inference import InferenceRunner, Sketch
 from game_server.rules import (
-    Award,
+    Archive,
     Broadcast,
     Effect,
+    Guessed,
     Infer,
     InkOp,
     Room,
     Send,
+    changes_state,
 )
 from game_server.store import Fenced, Store
 
@@ -51,22 +61,39 @@ log = logging.getLogger("game_server.owner")
 DEAD_CHECK_MS = 1000
 
 
-def effects_to_events(effects: list[Effect]) -> list[str]:
-    events: list[str] = []
-    for e in effects:
-        if isinstance(e, Broadcast):
-            header: dict[str, Any] = {"kind": e.msg["type"]}
-            if e.exclude is not None:
-                header["x"] = e.exclude
-            events.append(encode_event(header, e.msg))
-        elif isinstance(e, Send):
-            header = {"to": e.conn, "kind": e.msg["type"] if e.msg else None}
-            if e.close is not None:
-                header["close"] = e.close
-            if e.msg is not None and e.msg["type"] == "welcome":
-                header["player_id"] = e.msg["player_id"]
-            events.append(encode_event(header, e.msg))
-    return events
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """Inbox item: the live processes among those with sockets in the room."""
+
+    procs: set[str]
+
+
+class Lost:
+    """Inbox item: the lease is lost."""
+
+
+Item = tuple[protocol.Command, str | None] | Alive | Lost  # (command, stream id or None)
+
+
+def event_header(e: Broadcast | Send) -> Header:
+    if isinstance(e, Broadcast):
+        header: Header = {"kind": e.msg["type"]}
+        if e.exclude is not None:
+            header["x"] = e.exclude
+        return header
+    header = {"to": e.conn, "kind": e.msg["type"] if e.msg else None}
+    if e.close is not None:
+        header["close"] = e.close
+    if e.msg is not None and e.msg["type"] == "welcome":
+        header["player_id"] = e.msg["player_id"]
+    return header
+
+
+def wire_op(op: dict[str, Any]) -> dict[str, Any]:
+    """An ink-log op as sent in a ``frame`` (without the player, seq and arrival time)."""
+    if op["op"] == "points":
+        return {"op": "points", "stroke": op["stroke"], "points": op["points"]}
+    return {"op": op["op"]}
 
 
 class RoomActor:
@@ -76,15 +103,23 @@ class RoomActor:
         code: str,
         lease: leases.Lease,
         room: Room,
-        cmd_id: str,
+        cursor: str,
     ) -> None:
         self.owners = owners
         self.code = code
         self.lease = lease
         self.room = room
-        self.cmd_id = cmd_id
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.stopped = asyncio.Event()
+        self.cursor = cursor  # the last applied command of the stream
+        self._saved_cursor = cursor
+        self._after = cursor  # the last stream command read
+        self.inbox: list[Item] = []
+        self.senders: set[str] = set()  # local connections whose commands this tick applies
+        self.stopped = False
+        self.fresh = True  # a new owner: refresh guesses and persist on the first tick
+        self.sketches: dict[str, Sketch] = {}
+        for p in room.players.values():
+            for i, stroke in enumerate(p.strokes):
+                self.sketch(p.id).apply_points(i, stroke)
         self._tasks: list[asyncio.Task[Any]] = []
         self._public_count: int | None = None
 
@@ -92,27 +127,20 @@ class RoomActor:
     def store(self) -> Store:
         return self.owners.store
 
-    @property
-    def clock(self) -> Clock:
-        return self.owners.clock
-
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._main(), name=f"room-{self.code}"),
             asyncio.create_task(self._read_commands(), name=f"cmds-{self.code}"),
             asyncio.create_task(self._renew(), name=f"lease-{self.code}"),
+            asyncio.create_task(self._watch(), name=f"watch-{self.code}"),
         ]
 
     async def stop(self, release: bool) -> None:
-        self.stopped.set()
-        current = asyncio.current_task()
+        self.stopped = True
         for t in self._tasks:
-            if t is not current:
-                t.cancel()
+            t.cancel()
         for t in self._tasks:
-            if t is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
         if release:
             with contextlib.suppress(RedisError, OSError):
                 await leases.release(
@@ -121,11 +149,24 @@ class RoomActor:
 
     # ------------------------------------------------------------------ inputs
 
+    def submit(self, cmd: protocol.Command, stream_id: str | None = None) -> None:
+        self.inbox.append((cmd, stream_id))
+        self.owners.wake()
+
+    def _post(self, item: Alive | Lost) -> None:
+        self.inbox.append(item)
+        self.owners.wake()
+
+    async def read_backlog(self) -> None:
+        """Before the fast path opens: the commands already waiting in the stream come first."""
+        for msg_id, cmd in await self.store.read_commands(self.code, self._after, block_ms=None):
+            self.submit(cmd, msg_id)
+            self._after = msg_id
+
     async def _read_commands(self) -> None:
-        after = self.cmd_id
         while True:
             try:
-                entries = await self.store.read_commands(self.code, after, block_ms=1000)
+                entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -133,8 +174,8 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             for msg_id, cmd in entries:
-                after = msg_id
-                self.queue.put_nowait(("cmd", (msg_id, cmd)))
+                self._after = msg_id
+                self.submit(cmd, msg_id)
 
     async def _renew(self) -> None:
         redis = self.store.redis
@@ -149,95 +190,103 @@ class RoomActor:
                 ok = False
             if not ok:
                 log.warning("room %s: lease lost (epoch %d)", self.code, self.lease.epoch)
-                self.queue.put_nowait(("lost", None))
+                self._post(Lost())
                 return
 
-    def _deliver_guess(self, result: Result) -> None:
-        if not self.stopped.is_set():
-            self.queue.put_nowait(("guess", result))
-
-    # ------------------------------------------------------------------ main loop
-
-    async def _main(self) -> None:
-        try:
-            await self._loop()
-        except asyncio.CancelledError:
-            raise
-        except Fenced:
-            log.warning("room %s: fenced off (another process owns it)", self.code)
-            await self.owners.dropped(self, release=False)
-        except (RedisError, OSError):
-            # Redis went away mid-write: the room stays as last committed; reclaimed later.
-            log.warning("room %s: Redis unavailable; dropping the room from memory", self.code)
-            await self.owners.dropped(self, release=True)
-        except Exception:
-            log.exception("room %s: owner failed; dropping the room from memory", self.code)
-            await self.owners.dropped(self, release=True)
-
-    async def _loop(self) -> None:
-        room = self.room
-        now = self.clock.now_ms()
-        # a new owner: drop sockets of dead processes, re-run pending awards, refresh guesses
-        effects = await self._check_dead(now)
-        for pid in list(room.players):
-            if room.players[pid].strokes:
-                effects.append(Infer(pid))
-        await self._commit(effects, self.cmd_id, force=True)
-        next_dead_check = now + DEAD_CHECK_MS
+    async def _watch(self) -> None:
+        """Every second (at once for a new owner): disconnect sockets of dead processes."""
         while True:
-            timeout = self._timeout(next_dead_check)
-            try:
-                first = await asyncio.wait_for(self.queue.get(), timeout=timeout)
-                items = [first]
-                while not self.queue.empty():
-                    items.append(self.queue.get_nowait())
-            except TimeoutError:
-                items = []
-            now = self.clock.now_ms()
-            effects = []
-            cmd_id = self.cmd_id
-            for kind, value in items:
-                if kind == "lost":
-                    raise Fenced(self.code)
-                if kind == "cmd":
-                    cmd_id, cmd = value
-                    effects += self._apply(now, cmd)
-                elif kind == "guess":
-                    r: Result = value
-                    req = r.request
-                    effects += room.apply_guess(
-                        now, req.player_id, req.round_no, req.seq, req.at, r.guesses
-                    )
-            if now >= next_dead_check:
-                effects += await self._check_dead(now)
-                next_dead_check = now + DEAD_CHECK_MS
-            if room.round_due(now):
-                effects += await self._end_round(now)
-            effects += room.tick(now)
-            if room.round_due(now):  # e.g. a new round nobody can draw in yet: not possible,
-                effects += await self._end_round(now)  # but keep the invariant explicit
-            await self._commit(effects, cmd_id)
-            if room.is_abandoned() and self.queue.empty():
-                log.info("room %s: abandoned, releasing ownership", self.code)
-                await self.owners.dropped(self, release=True)
-                return
+            procs = sorted({c.rsplit(":", 1)[0] for c in self.room.connected_conns()})
+            if procs:
+                try:
+                    alive = await self.store.alive_processes(procs)
+                except (RedisError, OSError):
+                    alive = set(procs)
+                if alive != set(procs):
+                    self._post(Alive(alive))
+            await asyncio.sleep(DEAD_CHECK_MS / 1000)
 
-    def _timeout(self, next_dead_check: int) -> float:
+    # ------------------------------------------------------------------ one tick
+
+    def due(self, now: int) -> bool:
+        if self.inbox or self.fresh or self.room.round_due(now):
+            return True
         wake = self.room.next_wakeup()
-        target = next_dead_check if wake is None else min(wake, next_dead_check)
-        return self.clock.seconds_until(target)
+        return wake is not None and wake <= now
 
-    async def _check_dead(self, now: int) -> list[Effect]:
-        procs = sorted({c.rsplit(":", 1)[0] for c in self.room.connected_conns()})
-        if not procs:
-            return []
-        alive = await self.store.alive_processes(procs)
-        return self.room.disconnect_dead(now, alive)
+    def apply_inbox(self, now: int) -> list[Effect]:
+        """Step 1 of a tick: the inbox's commands, in order. Raises :class:`Fenced`."""
+        items, self.inbox = self.inbox, []
+        effects: list[Effect] = []
+        for item in items:
+            if isinstance(item, Lost):
+                raise Fenced(self.code)
+            if isinstance(item, Alive):
+                effects += self.room.disconnect_dead(now, item.procs)
+                continue
+            cmd, stream_id = item
+            effects += self._apply(now, cmd)
+            if stream_id is not None:
+                self.cursor = stream_id
+            elif not isinstance(cmd.msg, protocol.Disconnect):
+                self.senders.add(cmd.conn)
+        if self.fresh:
+            effects += [Infer(p.id) for p in self.room.players.values() if p.strokes]
+        return effects
+
+    def follow(self, effects: list[Effect]) -> dict[str, int]:
+        """Keep the sketches in step with ``effects``' ink; the players to run the AI on (with
+        the round they drew in)."""
+        infer: dict[str, int] = {}
+        for e in effects:
+            if isinstance(e, InkOp):
+                op = e.op
+                if op is None:
+                    self.sketches = {}
+                elif op["op"] == "points":
+                    self.sketch(op["p"]).apply_points(op["stroke"], op["points"])
+                elif op["op"] == "undo":
+                    self.sketch(op["p"]).undo()
+                else:
+                    self.sketch(op["p"]).clear()
+            elif isinstance(e, Infer) and e.player_id in self.room.players:
+                infer[e.player_id] = self.room.round
+        return infer
+
+    def sketch(self, player_id: str) -> Sketch:
+        sketch = self.sketches.get(player_id)
+        if sketch is None:
+            sketch = self.sketches[player_id] = Sketch()
+        return sketch
+
+    def apply_guesses(
+        self, now: int, guesses: list[tuple[str, int, list[dict[str, Any]]]]
+    ) -> list[Effect]:
+        """Step 2: the AI's guesses (player, round drawn in, top guesses)."""
+        room = self.room
+        effects: list[Effect] = []
+        for pid, round_no, top in guesses:
+            p = room.players.get(pid)
+            if p is not None:
+                top = top if p.strokes else []  # an empty drawing has no guesses
+                effects += room.apply_guess(now, pid, round_no, p.seq, p.last_update_at, top)
+        # every guess first (one frame), then what they caused (recognitions)
+        return sorted(effects, key=lambda e: not isinstance(e, Guessed))
+
+    async def timers(self, now: int) -> list[Effect]:
+        """Step 3: the end of a round that is due, then the room's other timers."""
+        room = self.room
+        effects: list[Effect] = []
+        if room.round_due(now):
+            effects += await self._end_round(now)
+        effects += room.tick(now)
+        return effects
 
     async def _end_round(self, now: int) -> list[Effect]:
         room = self.room
-        drawings = {p.id: room.drawing_of(p.id) for p in room.seated()}
-        finals = await self.owners.runner.final(drawings)
+        finals = await self.owners.runner.final(
+            {p.id: self.sketches[p.id] if p.strokes else None for p in room.seated()}
+        )
         effects: list[Effect] = []
         # updates that arrived before the deadline count even if the AI had not seen them yet
         for p in room.seated():
@@ -248,121 +297,114 @@ class RoomActor:
                 )
         return effects + room.end_round(now, finals)
 
-    def _apply(self, now: int, cmd: dict[str, Any]) -> list[Effect]:
-        room = self.room
-        conn: str = cmd["conn"]
-        at: int = cmd.get("at", now)
-        kind = cmd["k"]
-        try:
-            if kind == "join":
+    def _apply(self, now: int, cmd: protocol.Command) -> list[Effect]:
+        room, conn, at = self.room, cmd.conn, cmd.at
+        match cmd.msg:
+            case protocol.Points(seq=seq, stroke=stroke, points=points):
+                return room.points(at, conn, seq, stroke, points)
+            case protocol.Undo(seq=seq):
+                return room.undo(at, conn, seq)
+            case protocol.Clear(seq=seq):
+                return room.clear(at, conn, seq)
+            case protocol.Join(name=name, spectator=spectator, resume=resume, key=key):
                 token = f"{self.code}.{secrets.token_urlsafe(24)}"
                 return room.join(
-                    now,
-                    conn,
-                    cmd["name"],
-                    spectator=cmd.get("spectator", False),
-                    resume=cmd.get("resume"),
-                    new_token=token,
+                    now, conn, name, spectator=spectator, resume=resume, new_token=token, key=key
                 )
-            if kind == "disconnect":
+            case protocol.Disconnect():
                 return room.disconnect(now, conn)
-            if kind == "resync":
+            case protocol.Resync():
                 return room.resync(now, conn)
-            if kind == "leave":
+            case protocol.Leave():
                 return room.leave(now, conn)
-            if kind == "settings":
-                return room.change_settings(now, conn, cmd["rounds"], cmd["seconds"])
-            if kind == "start":
+            case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
+                return room.change_settings(now, conn, rounds, seconds)
+            case protocol.Start():
                 return room.start(now, conn)
-            if kind == "play_again":
+            case protocol.PlayAgain():
                 return room.play_again(now, conn)
-            if kind == "kick":
-                return room.kick(now, conn, cmd["player_id"])
-            if kind == "points":
-                return room.points(at, conn, cmd["seq"], cmd["stroke"], cmd["points"])
-            if kind == "undo":
-                return room.undo(at, conn, cmd["seq"])
-            if kind == "clear":
-                return room.clear(at, conn, cmd["seq"])
-        except (KeyError, TypeError, ValueError):
-            log.exception("room %s: malformed command %r", self.code, kind)
-            return [Send(conn, protocol.error_message("internal", "could not apply that"))]
-        log.error("room %s: unknown command %r", self.code, kind)
-        return []
+            case protocol.Kick(player_id=pid):
+                return room.kick(now, conn, pid)
+        raise AssertionError(f"unhandled command {cmd.msg!r}")  # pragma: no cover
 
-    async def _commit(self, effects: list[Effect], cmd_id: str, force: bool = False) -> None:
-        if not effects and cmd_id == self.cmd_id and not force:
-            return
+    async def commit(self, effects: list[Effect]) -> None:
+        """Steps 4 and 5: persist what changed, announce, post awards. Raises :class:`Fenced`."""
         room = self.room
-        reset = False
+        out = TickOutput()
         ink: list[str] = []
+        reset = False
         for e in effects:
-            if isinstance(e, InkOp):
+            if isinstance(e, Archive):  # before the events announce it (idempotent)
+                await self.store.archive_game(e.game_id, e.part, e.record)
+            elif isinstance(e, InkOp):
                 if e.op is None:
                     reset, ink = True, []
+                    out.flush()
                 else:
-                    ink.append(_dumps(e.op))
-        if room.public:
-            # the quick-play directory is advisory (the owner still checks capacity); update it
-            # before the welcome goes out so the next quick-play join sees this room
-            count = len(room.seated()) if not room.is_abandoned() else 0
-            if count != self._public_count:
-                with contextlib.suppress(RedisError, OSError):
-                    await self.store.set_public_count(self.code, count)
-                self._public_count = count
-        await self.store.persist(
-            self.code,
-            self.lease.epoch,
-            room.to_dict(),
-            cmd_id,
-            reset_ink=reset,
-            ink=ink,
-            game_id=room.game_id,
-            scores=room.scores(),
-            events=effects_to_events(effects),
-        )
-        self.cmd_id = cmd_id
+                    ink.append(dumps(e.op))
+                    out.ink(e.op["p"], wire_op(e.op))
+            elif isinstance(e, Guessed):
+                out.guess(e.player_id, e.seq, e.guesses)
+            elif isinstance(e, Broadcast | Send):
+                out.message(event_header(e), e.msg)
+        events = out.finish()
+        changed = self.fresh or changes_state(effects)
+        publish = self._remote_listeners(events)
+        if changed or ink or reset or publish or self.cursor != self._saved_cursor:
+            if changed and room.public:
+                await self._update_public_count()
+            origin = self.owners.proc_id
+            await self.store.persist(
+                self.code,
+                self.lease.epoch,
+                room.to_dict() if changed else None,
+                self.cursor,
+                reset_ink=reset,
+                ink=ink,
+                game_id=room.game_id,
+                scores=room.scores() if changed else {},
+                events=[encode_event({**h, "o": origin}, p) for h, p in events] if publish else [],
+            )
+            self._saved_cursor = self.cursor
+            self.fresh = False
+        self.senders.clear()
+        self.owners.deliver(self.code, events)
         # after the state (with its pending awards) is durable: count them, once
         if room.pending_awards:
             posted: set[str] = set()
             for a in list(room.pending_awards):
                 try:
-                    await self.store.award(a["award_id"], a["name"], a["points"], a["day"])
+                    await self.store.award(**a)
                     posted.add(a["award_id"])
                 except (RedisError, OSError):
                     log.warning("room %s: award %s not posted yet", self.code, a["award_id"])
             room.awards_posted(posted)
-        for e in effects:
-            if isinstance(e, Infer):
-                self._request_inference(e.player_id)
-            elif isinstance(e, Award):
-                pass  # posted above from room.pending_awards
 
-    def _request_inference(self, player_id: str) -> None:
-        p = self.room.players.get(player_id)
-        if p is None:
-            return
-        self.owners.runner.request(
-            Request(
-                room=self.code,
-                player_id=player_id,
-                round_no=self.room.round,
-                seq=p.seq,
-                at=p.last_update_at,
-                drawing=self.room.drawing_of(player_id),
-            ),
-            self._deliver_guess,
-        )
+    def _remote_listeners(self, events: list[Event]) -> bool:
+        """Whether any of ``events`` is for a socket on another process."""
+        mine = self.owners.proc_id + ":"
+        if not events:
+            return False
+        for header, _ in events:
+            to = header.get("to")
+            if to is not None and not to.startswith(mine):
+                return True
+        broadcast = any("to" not in header for header, _ in events)
+        return broadcast and any(not c.startswith(mine) for c in self.room.connected_conns())
 
-
-def _dumps(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, separators=(",", ":"))
+    async def _update_public_count(self) -> None:
+        # the quick-play directory is advisory (the owner still checks capacity); update it
+        # before the welcome goes out so the next quick-play join sees this room
+        room = self.room
+        count = len(room.seated()) if not room.is_abandoned() else 0
+        if count != self._public_count:
+            with contextlib.suppress(RedisError, OSError):
+                await self.store.set_public_count(self.code, count)
+            self._public_count = count
 
 
 class Owners:
-    """This process's owned rooms, and claiming of rooms without an owner."""
+    """This process's owned rooms, their ticks, and claiming of rooms without an owner."""
 
     def __init__(
         self,
@@ -372,6 +414,7 @@ class Owners:
         runner: InferenceRunner,
         proc_id: str,
         rooms_wanted: Callable[[], list[str]],
+        deliver: Callable[[str, list[Event]], None],
         events_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
@@ -380,23 +423,139 @@ class Owners:
         self.runner = runner
         self.proc_id = proc_id
         self.rooms_wanted = rooms_wanted
+        self.deliver = deliver
         self.events_ready = events_ready
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._claim_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._work = asyncio.Event()
+        self._first_input = 0.0
         self.rng = random.Random(secrets.randbits(64))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._claim_loop(), name="claim")
+        self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop claiming; a last tick applies, stores and announces what is in the inboxes
+        (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
+        if self._claim_task is not None:
+            self._claim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._claim_task
+        if self._tick_task is not None:
+            self._closing = True
+            self._work.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._tick_task
         for actor in list(self.actors.values()):
             await actor.stop(release=True)
         self.actors.clear()
+
+    def local(self, code: str) -> RoomActor | None:
+        """The actor of ``code`` if this process owns it (the owner-local fast path)."""
+        actor = self.actors.get(code)
+        return actor if actor is not None and not actor.stopped else None
+
+    def wake(self) -> None:
+        """Input arrived: tick ``tick_ms`` after the first input since the last tick."""
+        if not self._work.is_set():
+            self._first_input = asyncio.get_running_loop().time()
+            self._work.set()
+
+    # ------------------------------------------------------------------ ticking
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick_s = self.settings.tick_ms / 1000
+        while True:
+            if not self._work.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), self._until_next_timer())
+            if self._work.is_set():
+                delay = self._first_input + tick_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            self._work.clear()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("a tick failed")
+            if self._closing:
+                return
+
+    def _until_next_timer(self) -> float | None:
+        wakes = [a.room.next_wakeup() for a in self.actors.values()]
+        times = [w for w in wakes if w is not None]
+        return self.clock.seconds_until(min(times)) if times else None
+
+    async def tick(self) -> None:
+        """One tick of every room with input or a due timer (see the module docstring)."""
+        now = self.clock.now_ms()
+        work: list[tuple[RoomActor, list[Effect], dict[str, int]]] = []
+        for actor in [a for a in self.actors.values() if a.due(now)]:
+            try:
+                effects = actor.apply_inbox(now)
+            except Exception as exc:
+                await self._failed(actor, exc)
+                continue
+            work.append((actor, effects, actor.follow(effects)))
+        if not work:
+            return
+        jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
+        found: dict[str, list[tuple[str, int, list[dict[str, Any]]]]] = {}
+        try:
+            tops = await self.runner.guesses([actor.sketch(pid) for actor, pid, _ in jobs])
+        except Exception:
+            log.exception("inference failed for a batch of %d", len(jobs))
+        else:
+            for (actor, pid, rnd), top in zip(jobs, tops, strict=True):
+                found.setdefault(actor.code, []).append((pid, rnd, top))
+        commits = []
+        for actor, effects, _ in work:
+            if actor.stopped:
+                continue
+            try:
+                effects += actor.apply_guesses(now, found.get(actor.code, []))
+                later = await actor.timers(now)
+                actor.follow(later)
+            except Exception as exc:
+                await self._failed(actor, exc)
+                continue
+            commits.append(self._commit(actor, effects + later))
+        await asyncio.gather(*commits)
+
+    async def _commit(self, actor: RoomActor, effects: list[Effect]) -> None:
+        try:
+            await actor.commit(effects)
+        except Exception as exc:
+            await self._failed(actor, exc)
+            return
+        if actor.room.is_abandoned() and not actor.inbox:
+            log.info("room %s: abandoned, releasing ownership", actor.code)
+            await self.dropped(actor, release=True)
+
+    async def _failed(self, actor: RoomActor, exc: Exception) -> None:
+        # commands of this process's sockets were not stored: tell their senders (commands of
+        # other processes stay in the stream for the next owner)
+        error = dumps(protocol.error_message("unavailable", "the game store is unavailable; retry"))
+        waiting = {i[0].conn for i in actor.inbox if isinstance(i, tuple) and i[1] is None}
+        conns = actor.senders | waiting
+        self.deliver(actor.code, [({"to": c, "kind": "error"}, error) for c in sorted(conns)])
+        if isinstance(exc, Fenced):
+            log.warning("room %s: fenced off (another process owns it)", actor.code)
+            await self.dropped(actor, release=False)
+        elif isinstance(exc, RedisError | OSError):
+            # Redis went away mid-write: the room stays as last committed; reclaimed later.
+            log.warning("room %s: Redis unavailable; dropping the room from memory", actor.code)
+            await self.dropped(actor, release=True)
+        else:
+            log.error("room %s: owner failed; dropping the room", actor.code, exc_info=exc)
+            await self.dropped(actor, release=True)
+
+    # ------------------------------------------------------------------ claiming
 
     async def _claim_loop(self) -> None:
         period = self.settings.lease_ms / 3000
@@ -440,9 +599,11 @@ class Owners:
             room = Room.from_dict(state, self.settings, self.runner.labels, rng=self.rng)
             room.replay_ink(ink)
             actor = RoomActor(self, code, lease, room, cmd_id)
+            await actor.read_backlog()
             self.actors[code] = actor
             log.info("room %s: owned by %s (epoch %d)", code, self.proc_id, lease.epoch)
             actor.start()
+            self.wake()  # its first tick: refresh guesses, persist, arm its timers
         finally:
             self._claiming.discard(code)
 

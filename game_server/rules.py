@@ -2,9 +2,9 @@
 
 :class:`Room` is a plain state machine. Every method takes the current time (epoch
 milliseconds, ``now``) as an argument and returns a list of *effects* for the adapter to carry
-out: messages to the room or to one connection, inference requests, ink-log entries and score
-awards. Nothing here touches sockets, Redis, threads or the clock, so whole games are tested with
-an injected clock (tests/game_server/test_rules.py).
+out: messages to the room or to one connection, inference requests, ink-log entries, guesses
+and score awards. Nothing here touches sockets, Redis, threads or the clock, so whole games are
+tested with an injected clock (tests/game_server/test_rules.py).
 
 Identity: client commands name the *connection* (``conn``) they came from; the room maps a
 connection to its seat. A connection id is opaque (``"<process>:<n>"``).
@@ -68,15 +68,55 @@ class InkOp:
 
 @dataclass(frozen=True, slots=True)
 class Award:
-    """A score award for the global leaderboards; ``award_id`` makes it idempotent."""
+    """A score award for the global leaderboards, ranked by ``player`` (a stable identity, see
+    :func:`identity`) and shown with ``name``; ``award_id`` makes it idempotent."""
 
     award_id: str
+    player: str
     name: str
     points: int
     day: str
 
 
-Effect = Broadcast | Send | Infer | InkOp | Award
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """Keep part of a finished game's record for its gallery: ``part`` is ``r<round>`` (the
+    round's drawings with the AI's guess timelines) or ``meta`` (the ranking, at game end)."""
+
+    game_id: str
+    part: str
+    record: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Guessed:
+    """The AI's current guesses for ``player_id``'s drawing as of update ``seq`` (announced in
+    the room's next ``frame``)."""
+
+    player_id: str
+    seq: int
+    guesses: list[dict[str, Any]]
+
+
+Effect = Broadcast | Send | Infer | InkOp | Award | Guessed | Archive
+
+
+def changes_state(effects: Sequence[Effect]) -> bool:
+    """Whether ``effects`` come from a change of the persisted room state (join, leave, phase,
+    host, settings, recognition, scores...): every such change announces itself with a message
+    other than an error. Ink (kept in the ink log) and guesses do not."""
+    for e in effects:
+        if isinstance(e, Broadcast):
+            return True
+        if isinstance(e, Send) and (e.msg is None or e.msg["type"] not in ("error", "snapshot")):
+            return True
+    return False
+
+
+# The AI's guess timeline of one drawing: at most this many entries, a new entry only when the
+# top guess changes or its probability moves by at least TIMELINE_STEP.
+TIMELINE_MAX = 120
+TIMELINE_STEP = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +129,14 @@ class FinalGuess:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identity(key: str | None, token_digest: str) -> str:
+    """A player's stable identity (leaderboards, kicks): from the browser's own random ``key``
+    when it sent one, else from its seat's resume token. Only a digest is ever stored."""
+    if key:
+        return "k" + hashlib.sha256(key.encode()).hexdigest()[:20]
+    return "t" + token_digest[:20]
 
 
 def utc_day(now_ms: int) -> str:
@@ -105,6 +153,7 @@ class Player:
     token_hash: str
     spectator: bool
     order: int
+    ident: str = ""
     conn: str | None = None
     disconnected_at: int | None = None
     score: int = 0
@@ -116,6 +165,8 @@ class Player:
     recognized_elapsed: int | None = None
     round_points: int = 0
     guess: Message | None = None
+    # the AI's guesses over time: [{"t": last point's t, "ms": since round start, "guesses"}]
+    timeline: list[Message] = field(default_factory=list)
 
     def public(self, host: str | None) -> Message:
         return {
@@ -135,13 +186,14 @@ class Player:
         self.recognized_elapsed = None
         self.round_points = 0
         self.guess = None
+        self.timeline = []
 
     def to_dict(self) -> Message:
         return {name: getattr(self, name) for name in _PERSISTED_PLAYER_FIELDS}
 
     @classmethod
     def from_dict(cls, d: Message) -> Player:
-        return cls(**{name: d[name] for name in _PERSISTED_PLAYER_FIELDS})
+        return cls(**{name: d[name] for name in _PERSISTED_PLAYER_FIELDS if name in d})
 
 
 # What of a player is stored in Redis (strokes and n_points are rebuilt from the ink log).
@@ -151,6 +203,7 @@ _PERSISTED_PLAYER_FIELDS = (
     "token_hash",
     "spectator",
     "order",
+    "ident",
     "conn",
     "disconnected_at",
     "score",
@@ -159,6 +212,7 @@ _PERSISTED_PLAYER_FIELDS = (
     "recognized_elapsed",
     "round_points",
     "guess",
+    "timeline",
 )
 
 
@@ -197,6 +251,8 @@ class Room:
         self.any_recognized = False
         self.pending_awards: list[Message] = []
         self.last_results: list[Message] | None = None
+        self.autostart_at: int | None = None  # a public room's countdown to its next game
+        self.kicked: list[str] = []  # identities kicked from this game (see kick())
 
     # ------------------------------------------------------------------ helpers
 
@@ -268,6 +324,8 @@ class Room:
             "seconds": self.seconds,
             "prompt": self.prompt if in_round else None,
             "deadline": self.deadline if self.phase == DRAWING else None,
+            "starts_at": self.round_started_at if self.phase == DRAWING else None,
+            "autostart_at": self.autostart_at,
             "next_round_at": self.next_round_at if self.phase == INTERMISSION else None,
             "server_time": now,
             "players": [p.public(self.host) for p in self.seated()],
@@ -293,15 +351,23 @@ class Room:
         spectator: bool = False,
         resume: str | None = None,
         new_token: str,
+        key: str | None = None,
     ) -> list[Effect]:
         """Seat a new player (or spectator), or resume a seat with ``resume``.
 
-        ``new_token`` is a fresh secret resume token for a new seat (the room stores its hash).
+        ``new_token`` is a fresh secret resume token for a new seat (the room stores its hash);
+        ``key`` is the browser's stable random id (:func:`identity`).
         """
         if self._by_conn(conn) is not None:
             return self._err(conn, "already_joined", "this connection already joined", "join")
         if resume is not None:
             return self._resume(now, conn, resume)
+        digest = token_hash(new_token)
+        ident = identity(key, digest)
+        if ident in self.kicked:
+            return self._err(
+                conn, "kicked", "the host removed you from this game; join again after it", "join"
+            )
         if spectator:
             if len(self.spectators()) >= self.settings.max_spectators:
                 return self._err(conn, "room_full", "no spectator places left", "join")
@@ -312,9 +378,10 @@ class Room:
         player = Player(
             id=pid,
             name=name,
-            token_hash=token_hash(new_token),
+            token_hash=digest,
             spectator=spectator,
             order=self.next_player,
+            ident=ident,
             conn=conn,
         )
         self.players[pid] = player
@@ -397,6 +464,9 @@ class Room:
         target = self.players.get(target_id)
         if target is None or target is host:
             return self._err(conn, "no_such_player", "no such player", "kick")
+        # the kick holds until the end of this game (or of the next one, between games)
+        if target.ident and target.ident not in self.kicked:
+            self.kicked.append(target.ident)
         effects: list[Effect] = []
         if target.conn is not None:
             effects.append(Send(target.conn, None, close=CLOSE_KICKED))
@@ -426,7 +496,11 @@ class Room:
             return host
         if self.phase not in (LOBBY, GAME_OVER):
             return self._err(conn, "bad_phase", "a game is already running", "start")
+        return self._new_game(now)
+
+    def _new_game(self, now: int) -> list[Effect]:
         self.game_id = f"{self.rng.getrandbits(48):012x}"
+        self.autostart_at = None
         self.round = 0
         self.used_prompts = []
         for p in self.seated():
@@ -471,8 +545,9 @@ class Room:
         self.round += 1
         self.phase = DRAWING
         self.prompt = self._deal()
-        self.round_started_at = now
-        self.deadline = now + self.seconds * 1000
+        # the get-ready card: the round clock starts ready_seconds after the prompt is shown
+        self.round_started_at = now + round(self.settings.ready_seconds * 1000)
+        self.deadline = self.round_started_at + self.seconds * 1000
         self.next_round_at = None
         self.any_recognized = False
         self.last_results = None
@@ -486,6 +561,7 @@ class Room:
                     "round": self.round,
                     "rounds": self.rounds,
                     "prompt": self.prompt,
+                    "starts_at": self.round_started_at,
                     "deadline": self.deadline,
                     "server_time": now,
                     "seconds": self.seconds,
@@ -522,6 +598,15 @@ class Room:
                 }
             )
         self.last_results = results
+        assert self.game_id is not None
+        timelines = {p.id: p.timeline for p in self.seated()}
+        record = {
+            "round": self.round,
+            "prompt": self.prompt,
+            "seconds": self.seconds,
+            "results": [{**r, "timeline": timelines[r["player_id"]]} for r in results],
+        }
+        archive: list[Effect] = [Archive(self.game_id, f"r{self.round}", record)]
         last = self.round >= self.rounds
         self.deadline = None
         if last:
@@ -531,6 +616,7 @@ class Room:
             self.phase = INTERMISSION
             self.next_round_at = now + round(self.settings.intermission_seconds * 1000)
         effects: list[Effect] = [
+            *archive,
             Broadcast(
                 {
                     "type": "round_ended",
@@ -541,18 +627,14 @@ class Room:
                     "scores": self.scores(),
                     "next_round_at": self.next_round_at,
                 }
-            )
+            ),
         ]
         if last:
-            effects.append(
-                Broadcast(
-                    {
-                        "type": "game_ended",
-                        "game_id": self.game_id,
-                        "ranking": scoring.ranking((p.id, p.name, p.score) for p in self.seated()),
-                    }
-                )
-            )
+            self.kicked = []
+            ranking = scoring.ranking((p.id, p.name, p.score) for p in self.seated())
+            meta = {"game_id": self.game_id, "ranking": ranking}
+            effects.append(Archive(self.game_id, "meta", {**meta, "finished_at": now}))
+            effects.append(Broadcast({"type": "game_ended", **meta}))
         return effects
 
     def tick(self, now: int) -> list[Effect]:
@@ -572,7 +654,29 @@ class Room:
             and now >= self.next_round_at
         ):
             effects += self._start_round(now)
-        return effects
+        return effects + self._autostart(now)
+
+    def _autostart(self, now: int) -> list[Effect]:
+        """A public room with enough connected players starts a game by itself after a
+        countdown (announced with ``autostart``); the countdown stops when players leave."""
+        want = self.settings.autostart_players
+        ready = (
+            self.public
+            and want > 0
+            and self.phase in (LOBBY, GAME_OVER)
+            and sum(p.conn is not None for p in self.seated()) >= want
+        )
+        if ready and self.autostart_at is None:
+            wait = self.settings.restart_seconds if self.phase == GAME_OVER else None
+            wait = self.settings.autostart_seconds if wait is None else wait
+            self.autostart_at = now + round(wait * 1000)
+        elif ready and self.autostart_at is not None and now >= self.autostart_at:
+            return self._new_game(now)
+        elif not ready and self.autostart_at is not None:
+            self.autostart_at = None
+        else:
+            return []
+        return [Broadcast({"type": "autostart", "at": self.autostart_at, "server_time": now})]
 
     def next_wakeup(self) -> int | None:
         """Epoch ms of the next timer (round deadline, intermission end, resume expiry)."""
@@ -581,6 +685,8 @@ class Room:
             times.append(self.deadline)
         if self.phase == INTERMISSION and self.next_round_at is not None:
             times.append(self.next_round_at)
+        if self.autostart_at is not None:
+            times.append(self.autostart_at)
         limit = self.settings.resume_seconds * 1000
         times += [
             p.disconnected_at + limit
@@ -617,14 +723,16 @@ class Room:
             return self._err(conn, "too_many_points", "too many strokes", "points")
         if p.n_points + len(pts) > self.settings.max_points_per_drawing:
             return self._err(conn, "too_many_points", "too many points in this drawing", "points")
-        op = {"p": p.id, "op": "points", "stroke": stroke, "points": [list(x) for x in pts]}
+        op = {
+            "p": p.id,
+            "op": "points",
+            "stroke": stroke,
+            "points": [list(x) for x in pts],
+            "seq": seq,
+            "at": at,
+        }
         self._apply_ink(p, op)
-        p.seq, p.last_update_at = seq, at
-        return [
-            InkOp(op),
-            Broadcast({"type": "ink", "player_id": p.id, "stroke": stroke, "points": op["points"]}),
-            Infer(p.id),
-        ]
+        return [InkOp(op), Infer(p.id)]
 
     def undo(self, at: int, conn: str, seq: int) -> list[Effect]:
         return self._erase(at, conn, seq, "undo")
@@ -636,13 +744,15 @@ class Room:
         p = self._drawer(conn, kind, at)
         if not isinstance(p, Player):
             return p
-        op = {"p": p.id, "op": kind}
+        op = {"p": p.id, "op": kind, "seq": seq, "at": at}
         self._apply_ink(p, op)
-        p.seq, p.last_update_at = seq, at
-        return [InkOp(op), Broadcast({"type": kind, "player_id": p.id}), Infer(p.id)]
+        return [InkOp(op), Infer(p.id)]
 
     def _apply_ink(self, p: Player, op: Message) -> None:
+        """Apply one ink-log op (also when replaying the log: it carries the update's ``seq``
+        and arrival time, which the room state is not rewritten for)."""
         kind = op["op"]
+        p.seq, p.last_update_at = op["seq"], op["at"]
         if kind == "points":
             if op["stroke"] == len(p.strokes):
                 p.strokes.append([])
@@ -676,16 +786,16 @@ class Room:
         guesses: list[dict[str, Any]],
     ) -> list[Effect]:
         """The AI's top guesses for ``player_id``'s drawing as of update ``seq`` (which arrived
-        at ``at``). Broadcasts the guess; recognizes the player when it matches the prompt."""
+        at ``at``). Announces the guess; recognizes the player when it matches the prompt."""
         p = self.players.get(player_id)
         if p is None or p.spectator or round_no != self.round or self.phase != DRAWING:
             return []
         if p.recognized_elapsed is not None:
             return []
         p.guess = {"seq": seq, "guesses": guesses}
-        effects: list[Effect] = [
-            Broadcast({"type": "guess", "player_id": p.id, "seq": seq, "guesses": guesses})
-        ]
+        if seq == p.seq:
+            self._record_guess(p, at, guesses)
+        effects: list[Effect] = [Guessed(p.id, seq, guesses)]
         top = guesses[0] if guesses else None
         assert self.deadline is not None
         # only a verdict on the drawing as it is now recognizes it (the drawing gets locked as
@@ -706,6 +816,7 @@ class Room:
             p.score += pts
             award = {
                 "award_id": f"{self.code}:{self.game_id}:{self.round}:{p.id}",
+                "player": p.ident or identity(None, p.token_hash),
                 "name": p.name,
                 "points": pts,
                 "day": utc_day(at),
@@ -726,6 +837,19 @@ class Room:
             )
             effects.append(Award(**award))
         return effects
+
+    def _record_guess(self, p: Player, at: int, guesses: list[dict[str, Any]]) -> None:
+        """Add the AI's verdict on the drawing as it is now to its timeline (for the replay):
+        ``t`` is the drawing's last point's own time, so a replay can show it in step."""
+        if not guesses or len(p.timeline) >= TIMELINE_MAX:
+            return
+        last = p.timeline[-1]["guesses"][0] if p.timeline else None
+        top = guesses[0]
+        if last and last["label"] == top["label"] and abs(last["p"] - top["p"]) < TIMELINE_STEP:
+            return
+        t = next((s[-1][2] for s in reversed(p.strokes) if s), 0)
+        ms = max(0, at - self.round_started_at)
+        p.timeline.append({"t": t, "ms": ms, "guesses": guesses})
 
     def awards_posted(self, award_ids: set[str]) -> None:
         self.pending_awards = [a for a in self.pending_awards if a["award_id"] not in award_ids]
@@ -753,6 +877,8 @@ class Room:
             "any_recognized": self.any_recognized,
             "pending_awards": self.pending_awards,
             "last_results": self.last_results,
+            "autostart_at": self.autostart_at,
+            "kicked": self.kicked,
         }
 
     @classmethod
@@ -781,4 +907,6 @@ class Room:
         room.any_recognized = d["any_recognized"]
         room.pending_awards = list(d["pending_awards"])
         room.last_results = d["last_results"]
+        room.autostart_at = d.get("autostart_at")
+        room.kicked = list(d.get("kicked", []))
         return room

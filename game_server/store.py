@@ -5,15 +5,20 @@ hash tag (``{CODE}``) so they live in one cluster slot and one Lua script can to
 leaderboard keys share the tag ``{lb}``.
 
 =================================  =====================================================
-``P room:{C}:state``               string, JSON: the room (rules.Room.to_dict) + ``cmd_id``
+``P room:{C}:state``               string, JSON: the room (rules.Room.to_dict)
 ``P room:{C}:ink``                 list of JSON ink ops of the current round
-``P room:{C}:cmd``                 stream of client commands for the owner (XADD / XREAD)
+``P room:{C}:cmd``                 stream of commands for the owner from other processes
+``P room:{C}:cursor``              id of the last command of the stream the owner applied
 ``P room:{C}:lease``               ``"<owner> <epoch>"``, PX = lease_ms (lease.py)
 ``P room:{C}:epoch``               fencing counter, INCR on every lease acquisition
 ``P room:{C}:scores:<game>``       sorted set: the scores of one game
 ``P room:{C}:events``              pub/sub channel: events for every process's sockets
-``P {lb}:all`` / ``P {lb}:day:D``  sorted sets: leaderboards all-time / per UTC day
+``P {lb}:all`` / ``P {lb}:day:D``  sorted sets: leaderboards all-time / per UTC day, by player
+                                   identity (rules.identity)
+``P {lb}:names``                   hash: player identity -> the name it last scored under
 ``P {lb}:awarded:D``               set of award ids already counted (idempotency)
+``P game:<id>``                    hash: a game's gallery, ``r<n>`` -> round record, ``meta``
+                                   -> ranking; PX = game_ttl_seconds from its last round
 ``P public``                       hash: open public room code -> seated players
 ``P proc:<id>``                    a live server process (heartbeat, PX)
 =================================  =====================================================
@@ -28,21 +33,25 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from game_server.config import Settings
+from game_server.frames import dumps
+from game_server.protocol import Command, decode_command
 
 DAY_KEEP_MS = 3 * 86_400_000
 
-# KEYS: state, ink, epoch, scores, cmd
-# ARGV: epoch, state_json, ttl_ms, reset_ink, channel, cmd_id, n_ink, ink..., n_scores,
-#       (member, score)..., n_events, events...
+# KEYS: state, ink, epoch, scores, cmd, cursor
+# ARGV: epoch, state_json ('' = unchanged), ttl_ms, reset_ink, channel, cursor, n_ink, ink...,
+#       n_scores, (member, score)..., n_events, events...
 PERSIST = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local ttl = ARGV[3]
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-redis.call('PEXPIRE', KEYS[3], ttl)
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
 local i = 7
 local n = tonumber(ARGV[i])
-for j = 1, n do redis.call('RPUSH', KEYS[2], ARGV[i + j]) end
+if n > 0 then redis.call('RPUSH', KEYS[2], unpack(ARGV, i + 1, i + n)) end
 if n > 0 or ARGV[4] == '1' then redis.call('PEXPIRE', KEYS[2], ttl) end
 i = i + n + 1
 n = tonumber(ARGV[i])
@@ -53,20 +62,26 @@ if n > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
 i = i + 2 * n + 1
 n = tonumber(ARGV[i])
 for j = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[i + j]) end
-if ARGV[6] ~= '0-0' and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('XTRIM', KEYS[5], 'MINID', ARGV[6])
-  redis.call('PEXPIRE', KEYS[5], ttl)
+if ARGV[6] ~= '0-0' and redis.call('GET', KEYS[6]) ~= ARGV[6] then
+  redis.call('SET', KEYS[6], ARGV[6], 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('XTRIM', KEYS[5], 'MINID', ARGV[6])
+    redis.call('PEXPIRE', KEYS[5], ttl)
+  end
 end
 return 1
 """
 
-# KEYS: all, day, awarded;  ARGV: award_id, name, points, keep_ms
+# KEYS: all, day, awarded, names;  ARGV: award_id, player, name, points, keep_ms
 AWARD = """
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call('ZINCRBY', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZINCRBY', KEYS[2], ARGV[3], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('ZINCRBY', KEYS[1], ARGV[4], ARGV[2])
+redis.call('ZINCRBY', KEYS[2], ARGV[4], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 return 1
 """
 
@@ -92,6 +107,13 @@ class Store:
     def lb_key(self, period: str, day: str | None = None) -> str:
         return f"{self.prefix}{{lb}}:all" if period == "all" else f"{self.prefix}{{lb}}:day:{day}"
 
+    @property
+    def names_key(self) -> str:
+        return f"{self.prefix}{{lb}}:names"
+
+    def game_key(self, game_id: str) -> str:
+        return f"{self.prefix}game:{game_id}"
+
     def awarded_key(self, day: str) -> str:
         return f"{self.prefix}{{lb}}:awarded:{day}"
 
@@ -105,9 +127,11 @@ class Store:
     # ------------------------------------------------------------------ rooms
 
     async def create_room(self, code: str, room_state: dict[str, Any]) -> bool:
-        body = json.dumps({"room": room_state, "cmd_id": "0-0"})
         ok = await self.redis.set(
-            self.room_key(code, "state"), body, nx=True, px=self.settings.room_ttl_seconds * 1000
+            self.room_key(code, "state"),
+            json.dumps(room_state),
+            nx=True,
+            px=self.settings.room_ttl_seconds * 1000,
         )
         return bool(ok)
 
@@ -115,22 +139,22 @@ class Store:
         return bool(await self.redis.exists(self.room_key(code, "state")))
 
     async def load_room(self, code: str) -> tuple[dict[str, Any], str, list[dict[str, Any]]] | None:
-        """(room dict, last command id, ink ops) or None when the room is gone."""
+        """(room dict, last applied command id, ink ops) or None when the room is gone."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.room_key(code, "state"))
+            pipe.get(self.room_key(code, "cursor"))
             pipe.lrange(self.room_key(code, "ink"), 0, -1)
-            raw, ink = await pipe.execute()
+            raw, cursor, ink = await pipe.execute()
         if raw is None:
             return None
-        body = json.loads(raw)
-        return body["room"], body["cmd_id"], [json.loads(op) for op in ink]
+        return json.loads(raw), cursor or "0-0", [json.loads(op) for op in ink]
 
     async def persist(
         self,
         code: str,
         epoch: int,
-        room_state: dict[str, Any],
-        cmd_id: str,
+        room_state: dict[str, Any] | None,
+        cursor: str,
         *,
         reset_ink: bool,
         ink: Sequence[str],
@@ -138,19 +162,20 @@ class Store:
         scores: dict[str, int],
         events: Sequence[str],
     ) -> None:
-        """Write the room, append ink, record the game's scores and publish the events, all in
-        one script that first checks the fencing epoch. Raises :class:`Fenced`."""
+        """Write the room (``None``: unchanged), the command cursor, append ink, record the
+        game's scores and publish the events, all in one script that first checks the fencing
+        epoch. Raises :class:`Fenced`."""
         score_args: list[Any] = []
         if game_id is not None:
             for pid, score in scores.items():
                 score_args += [pid, score]
         args: list[Any] = [
             epoch,
-            json.dumps({"room": room_state, "cmd_id": cmd_id}),
+            "" if room_state is None else dumps(room_state),
             self.settings.room_ttl_seconds * 1000,
             "1" if reset_ink else "0",
             self.channel(code),
-            cmd_id,
+            cursor,
             len(ink),
             *ink,
             len(score_args) // 2,
@@ -164,6 +189,7 @@ class Store:
             self.room_key(code, "epoch"),
             self.room_key(code, f"scores:{game_id or 'none'}"),
             self.room_key(code, "cmd"),
+            self.room_key(code, "cursor"),
         ]
         ok = await self.redis.eval(PERSIST, len(keys), *keys, *args)
         if not ok:
@@ -177,43 +203,73 @@ class Store:
 
     # ------------------------------------------------------------------ commands
 
-    async def send_command(self, code: str, command: dict[str, Any]) -> str:
+    async def send_command(self, code: str, command: bytes) -> str:
+        """Append an encoded :class:`protocol.Command` to the room's command stream."""
         key = self.room_key(code, "cmd")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"c": json.dumps(command)}, maxlen=100_000, approximate=True)
+            pipe.xadd(key, {"c": command}, maxlen=100_000, approximate=True)
             pipe.pexpire(key, self.settings.room_ttl_seconds * 1000)
             msg_id, _ = await pipe.execute()
         return str(msg_id)
 
     async def read_commands(
-        self, code: str, after: str, block_ms: int, count: int = 500
-    ) -> list[tuple[str, dict[str, Any]]]:
+        self, code: str, after: str, block_ms: int | None, count: int = 500
+    ) -> list[tuple[str, Command]]:
+        """Commands after id ``after``; waits up to ``block_ms`` for one (``None``: no wait)."""
         reply = await self.redis.xread(
             {self.room_key(code, "cmd"): after}, count=count, block=block_ms
         )
-        out: list[tuple[str, dict[str, Any]]] = []
+        out: list[tuple[str, Command]] = []
         for _key, entries in reply or []:
             for msg_id, fields in entries:
-                out.append((msg_id, json.loads(fields["c"])))
+                out.append((msg_id, decode_command(fields["c"])))
         return out
 
     # ------------------------------------------------------------------ leaderboards
 
-    async def award(self, award_id: str, name: str, points: int, day: str) -> bool:
-        """Add ``points`` to ``name`` on both leaderboards, once per ``award_id``."""
-        keys = [self.lb_key("all"), self.lb_key("today", day), self.awarded_key(day)]
-        return bool(await self.redis.eval(AWARD, 3, *keys, award_id, name, points, DAY_KEEP_MS))
+    async def award(self, award_id: str, player: str, name: str, points: int, day: str) -> bool:
+        """Add ``points`` to ``player`` (an identity) on both leaderboards, once per
+        ``award_id``; ``name`` becomes the name shown for ``player``."""
+        keys = [
+            self.lb_key("all"),
+            self.lb_key("today", day),
+            self.awarded_key(day),
+            self.names_key,
+        ]
+        args = (award_id, player, name, points, DAY_KEEP_MS)
+        return bool(await self.redis.eval(AWARD, len(keys), *keys, *args))
 
     async def leaderboard(self, period: str, day: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.redis.zrevrange(self.lb_key(period, day), 0, limit - 1, withscores=True)
+        names = await self.redis.hmget(self.names_key, [p for p, _ in rows]) if rows else []
         out: list[dict[str, Any]] = []
         prev: int | None = None
         rank = 0
-        for i, (name, score) in enumerate(rows, start=1):
+        for i, ((player, score), name) in enumerate(zip(rows, names, strict=True), start=1):
             if int(score) != prev:
                 rank, prev = i, int(score)
-            out.append({"rank": rank, "name": name, "score": int(score)})
+            out.append({"rank": rank, "player": player, "name": name or "?", "score": int(score)})
         return out
+
+    # ------------------------------------------------------------------ game galleries
+
+    async def archive_game(self, game_id: str, part: str, record: dict[str, Any]) -> None:
+        """Keep one part of a game's record (idempotent: a part is written whole)."""
+        key = self.game_key(game_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, part, json.dumps(record, separators=(",", ":")))
+            pipe.pexpire(key, self.settings.game_ttl_seconds * 1000)
+            await pipe.execute()
+
+    async def load_game(self, game_id: str) -> dict[str, Any] | None:
+        """A finished game: its ``meta`` with ``rounds`` (round records in order), or None."""
+        parts = await self.redis.hgetall(self.game_key(game_id))
+        if "meta" not in parts:
+            return None
+        game = json.loads(parts.pop("meta"))
+        rounds = sorted((int(k[1:]), json.loads(v)) for k, v in parts.items() if k[:1] == "r")
+        game["rounds"] = [r for _, r in rounds]
+        return game
 
     # ------------------------------------------------------------------ public rooms
 

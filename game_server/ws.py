@@ -1,9 +1,12 @@
 """The WebSocket endpoint ``/ws``: a thin adapter between a socket and its room.
 
-Each socket gets a connection id (``<process>:<n>``). Client frames are validated by
-``protocol.parse_client_message`` and forwarded as commands to the room's command stream in Redis
-(read by the room's owner, which may be another process). Events come back through the
-:class:`hub.Hub`. The socket never decides game outcomes itself.
+Each socket gets a connection id (``<process>:<n>``). Client frames are decoded and validated
+once by ``protocol.parse_client_message`` and the typed message is forwarded as a
+:class:`protocol.Command`: straight into the room's inbox when this process owns the room (the
+owner-local fast path), else onto the room's command stream in Redis (read by the owner on
+another process). Events come back through the :class:`hub.Hub`. The socket never decides game
+outcomes itself. The URL may name the room (``/ws?room=CODE``) so that a load balancer can send
+a room's sockets to one process; the server itself does not need it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from game_server import logging_setup, protocol
+from game_server.frames import Frame, dumps
 from game_server.limits import MessageLimiter, Verdict
 from game_server.metrics import metrics_of
 from game_server.node import Node
@@ -50,8 +54,10 @@ class Connection:
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
             maxsize=node.settings.send_queue_size
         )
-        self._join_reply: asyncio.Future[tuple[dict[str, Any], str | None]] | None = None
+        self._join_reply: asyncio.Future[tuple[dict[str, Any], Any]] | None = None
         self._closing = False
+        self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
         s = node.settings
         self._limiter = MessageLimiter(
             s.messages_per_second,
@@ -65,8 +71,19 @@ class Connection:
 
     # ------------------------------------------------------------------ outgoing
 
-    def deliver(self, header: dict[str, Any], text: str | None) -> None:
+    def deliver(self, header: dict[str, Any], payload: str | Frame | None) -> None:
         """Called by the hub for every event addressed to this socket (or its room)."""
+        if isinstance(payload, Frame):
+            if self.player_id is None:
+                return  # part of the welcome's snapshot
+            seq = payload.guess_seq(self.player_id)
+            if seq is not None:
+                self._guess_timer.guessed(seq)
+            text = payload.text_for(self.player_id)
+            if text is not None:
+                self._enqueue(text)
+            return
+        text = payload
         if header.get("to") == self.conn_id:
             fut = self._join_reply
             if fut is not None and not fut.done() and header.get("kind") in ("welcome", "error"):
@@ -76,7 +93,6 @@ class Connection:
                 self._count_error(text)
         elif self.player_id is None:
             return  # room events before our welcome are part of the welcome's snapshot
-        self._guess_timer.on_event(header, text, self.player_id)
         self._enqueue(text, header.get("close"))
 
     def _count_error(self, text: str | None) -> None:
@@ -97,7 +113,7 @@ class Connection:
 
     async def _resync(self, code: str) -> None:
         try:
-            await self._command(code, {"k": "resync"})
+            await self._command(code, protocol.Resync())
         except (RedisError, OSError):
             log.warning("conn %s: resync request failed", self.conn_id)
 
@@ -114,11 +130,9 @@ class Connection:
             self._closing = True
 
     def send(self, msg: dict[str, Any]) -> None:
-        import json
-
         if msg.get("type") == "error":
             self.metrics.refused(str(msg.get("code")))
-        self._enqueue(json.dumps(msg, separators=(",", ":")))
+        self._enqueue(dumps(msg))
 
     async def _writer(self) -> None:
         while True:
@@ -129,15 +143,35 @@ class Connection:
                 await self.ws.close(code=close)
                 return
 
+    @property
+    def idle(self) -> bool:
+        """Neither joined nor joining a room (the first to go when its address is full)."""
+        return self.player_id is None and self._not_joining.is_set() and not self._closing
+
+    def evict(self) -> None:
+        """Make room for a newer socket of this address: close with 4003."""
+        self.metrics.refused("too_many_connections")
+        self._enqueue(None, protocol.CLOSE_TOO_MANY_CONNECTIONS)
+
+    async def _close_if_not_joined(self) -> None:
+        """Close the socket (4005) if it has not joined within ``join_timeout_seconds``: an
+        idle socket holds a file descriptor and a place in its address's limit."""
+        await asyncio.sleep(self.settings.join_timeout_seconds)
+        await self._not_joining.wait()  # a join in flight: its reply decides
+        if self.player_id is None:
+            log.info("conn %s: closed, no join within the join timeout", self.conn_id)
+            self._enqueue(None, protocol.CLOSE_JOIN_TIMEOUT)
+
     # ------------------------------------------------------------------ incoming
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._writer(), name=f"ws-out-{self.conn_id}")
         reader = asyncio.create_task(self._reader(), name=f"ws-in-{self.conn_id}")
+        deadline = asyncio.create_task(self._close_if_not_joined(), name=f"ws-j-{self.conn_id}")
         try:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (reader, writer):
+            for t in (reader, writer, deadline):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
@@ -185,43 +219,26 @@ class Connection:
             return
         if self.room is None or self.player_id is None:
             raise ProtocolError("not_joined", "join a room first")
-        cmd: dict[str, Any]
-        match msg:
-            case protocol.SettingsMsg(rounds=rounds, seconds=seconds):
-                cmd = {"k": "settings", "rounds": rounds, "seconds": seconds}
-            case protocol.Start():
-                cmd = {"k": "start"}
-            case protocol.Points(seq=seq, stroke=stroke, points=points):
-                cmd = {"k": "points", "seq": seq, "stroke": stroke, "points": points}
-                self._guess_timer.sent(seq)
-            case protocol.Undo(seq=seq):
-                cmd = {"k": "undo", "seq": seq}
-                self._guess_timer.sent(seq)
-            case protocol.Clear(seq=seq):
-                cmd = {"k": "clear", "seq": seq}
-                self._guess_timer.sent(seq)
-            case protocol.Kick(player_id=pid):
-                cmd = {"k": "kick", "player_id": pid}
-            case protocol.PlayAgain():
-                cmd = {"k": "play_again"}
-            case protocol.Leave():
-                cmd = {"k": "leave"}
-            case _:  # pragma: no cover - the parser returns only the types above
-                raise ProtocolError("bad_message", "unsupported message")
-        await self._command(self.room, cmd)
+        if isinstance(msg, protocol.Points | protocol.Undo | protocol.Clear):
+            self._guess_timer.sent(msg.seq)
+        await self._command(self.room, msg)
 
-    async def _command(self, code: str, cmd: dict[str, Any]) -> None:
-        cmd["conn"] = self.conn_id
-        cmd["at"] = self.node.clock.now_ms()
-        await self.node.store.send_command(code, cmd)
+    async def _command(self, code: str, msg: protocol.RoomMessage) -> None:
+        cmd = protocol.Command(self.conn_id, self.node.clock.now_ms(), msg)
+        actor = self.node.owners.local(code)
+        if actor is not None:
+            actor.submit(cmd)
+        else:
+            await self.node.store.send_command(code, protocol.encode_command(cmd))
 
     # ------------------------------------------------------------------ joining
 
     async def _join(self, msg: protocol.Join) -> None:
         if self.player_id is not None or self._join_reply is not None:
             raise ProtocolError("already_joined", "this connection already joined", "join")
-        if not self.node.allow_join_attempt(self.ip):
+        if not await self.node.addresses.allow_join_attempt(self.ip, self.node.clock.now_ms()):
             raise ProtocolError("rate_limited", "too many join attempts; wait a minute", "join")
+        self._not_joining.clear()
         try:
             if msg.resume is not None:
                 code = protocol.room_of_resume_token(msg.resume)
@@ -236,6 +253,8 @@ class Connection:
                 await self._quickplay(msg)
         finally:
             self._join_reply = None
+            self._not_joining = asyncio.Event()  # cleared while a join is in flight
+        self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
         store = self.node.store
@@ -263,10 +282,7 @@ class Connection:
         self.room = code
         await self.node.hub.add(code, self)
         try:
-            await self._command(
-                code,
-                {"k": "join", "name": msg.name, "spectator": msg.spectator, "resume": msg.resume},
-            )
+            await self._command(code, msg)
             await self.node.owners.ensure(code)
             header, text = await asyncio.wait_for(self._join_reply, JOIN_TIMEOUT_S)
         except BaseException:
@@ -287,7 +303,7 @@ class Connection:
     async def _leave_room(self, code: str, disconnect: bool) -> None:
         if disconnect:
             with contextlib.suppress(RedisError, OSError):
-                await self._command(code, {"k": "disconnect"})
+                await self._command(code, protocol.Disconnect())
         await self.node.hub.remove(code, self)
         if self.room == code:
             self.room = None
@@ -316,16 +332,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         log.warning("WebSocket refused: origin %r not allowed", ws.headers.get("origin"))
         await ws.close(code=protocol.CLOSE_POLICY)  # before accept: HTTP 403
         return
-    ip = ws.client.host if ws.client else "?"
     await ws.accept()
-    if node.connections_per_ip[ip] >= settings.max_connections_per_ip:
+    conn = Connection(node, ws)
+    if not await node.addresses.admit(conn.ip, conn):
         metrics_of(ws.app).refused("too_many_connections")
         await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
         return
-    node.connections_per_ip[ip] += 1
     try:
-        await Connection(node, ws).run()
+        await conn.run()
     finally:
-        node.connections_per_ip[ip] -= 1
-        if node.connections_per_ip[ip] <= 0:
-            del node.connections_per_ip[ip]
+        await node.addresses.release(conn.ip, conn)

@@ -8,6 +8,7 @@ small MLP trained on Google's Quick, Draw! data (CC BY 4.0).
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT, ArtifactError
 from model.classifier import Classifier, load_classifier
+from model.incremental import IncrementalRaster
 from model.raster import (
     IMAGE_SIZE,
     RASTER_VERSION,
@@ -26,6 +27,7 @@ __all__ = [
     "ArtifactError",
     "Classifier",
     "DrawingError",
+    "IncrementalRaster",
     "drawing_to_image",
     "drawings_to_images",
     "load_classifier",

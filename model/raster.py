@@ -156,6 +156,18 @@ def _stroke_ids(bounds: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
     return np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
 
 
+def _length(dx: FloatArray, dy: FloatArray) -> FloatArray:
+    """Euclidean length ``sqrt(dx*dx + dy*dy)``, one IEEE operation per numpy call.
+
+    Every float result of this module comes from separate ``+ - * / sqrt`` ufunc calls, exact
+    ``min``/``max``/``rint``/``ceil``/``floor`` and sequential ``cumsum``/``multiply`` chains:
+    each is correctly rounded in IEEE 754 binary64 whatever the CPU or the SIMD loop numpy
+    dispatches to.  ``np.hypot`` (libm's scaled algorithm) and complex ``abs``/multiply (fused
+    multiply-add in some SIMD loops) are avoided because their last bit depends on both.
+    """
+    return np.sqrt(dx * dx + dy * dy)
+
+
 def _resample(flat: Flat, spacing: float) -> Flat:
     """Points every ``spacing`` units along each stroke's polyline, plus its last point.
 
@@ -171,7 +183,7 @@ def _resample(flat: Flat, spacing: float) -> Flat:
         keep = np.concatenate(([True], ~dup))
         pts, sid = pts[keep], sid[keep]
         same_stroke = sid[1:] == sid[:-1]
-    seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
+    seg = _length(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
     seg[~same_stroke] = 0.0
     length = (
         np.bincount(sid[1:], weights=seg, minlength=n_strokes)
@@ -219,7 +231,7 @@ def _resample_candidates(flat: Flat) -> Flat:
         n = pts.shape[0]
         same_stroke = sid[1:] == sid[:-1]
     d = pts[1:] - pts[:-1]
-    seg = np.hypot(d[:, 0], d[:, 1])
+    seg = _length(d[:, 0], d[:, 1])
     seg[~same_stroke] = 0.0
     # arc length from the stroke's first point, summed from 0 stroke by stroke so that a
     # stroke's result never depends on the strokes (or drawings) before it
@@ -271,28 +283,28 @@ def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.
     recursive RDP keeps (each half is simplified independently of the others).  Distances
     are to the infinite line through the segment's ends (Euclidean distance when they
     coincide), as in the reference ``rdp`` implementation; ties go to the first point.
-    Points are complex numbers here to keep the number of numpy calls per level low.
+    Distances use real arithmetic only (see :func:`_length`).
     """
     n = len(pts)
     keep = np.zeros(n, dtype=bool)
     keep[bounds[:-1]] = True
     keep[bounds[1:] - 1] = True
-    z = pts[:, 0] + 1j * pts[:, 1]
+    x, y = pts[:, 0], pts[:, 1]
     sid = _stroke_ids(bounds)
     idx = np.flatnonzero(~keep)  # open points, sorted, with their segment's ends a, b
     a = bounds[:-1][sid[idx]]
     b = bounds[1:][sid[idx]] - 1
-    oz = z[idx]
+    ox, oy = x[idx], y[idx]
     while idx.size:
-        za = z[a]
-        d = z[b] - za
-        p = oz - za
-        dist = np.abs((d.conj() * p).imag)
-        norm = np.abs(d)
+        ax, ay = x[a], y[a]
+        dx, dy = x[b] - ax, y[b] - ay
+        px, py = ox - ax, oy - ay
+        dist = np.abs(dx * py - dy * px)
+        norm = _length(dx, dy)
         zero = norm == 0.0
         if zero.any():
             norm[zero] = 1.0
-            dist[zero] = np.abs(p[zero])
+            dist[zero] = _length(px[zero], py[zero])
         dist /= norm
         # segments are runs of equal a (idx is sorted)
         new_group = np.empty(idx.size, dtype=bool)
@@ -309,7 +321,8 @@ def _rdp_keep(pts: FloatArray, bounds: npt.NDArray[np.intp], eps: float) -> npt.
         keep[farthest[split]] = True
         mp = farthest[gid]
         live = split[gid] & (idx != mp)
-        idx, a, b, mp, oz = idx[live], a[live], b[live], mp[live], oz[live]
+        idx, a, b, mp = idx[live], a[live], b[live], mp[live]
+        ox, oy = ox[live], oy[live]
         right = idx > mp
         a = np.where(right, mp, a)
         b = np.where(right, b, mp)
@@ -320,6 +333,26 @@ def _point_drawing(bounds: npt.NDArray[np.intp], sb: npt.NDArray[np.intp]) -> np
     """Drawing index of every point (``sb``: stroke bounds per drawing)."""
     pb = bounds[sb]
     return np.repeat(np.arange(sb.size - 1), np.diff(pb))
+
+
+def _unit_scale(extent: FloatArray) -> FloatArray:
+    """The factor that makes the longer side ``extent`` span 0..255 (1 for a zero size)."""
+    with np.errstate(divide="ignore"):
+        return np.where(extent > 0.0, _SIMPLIFIED_MAX / extent, 1.0)
+
+
+def _simplify(flat: Flat) -> Flat:
+    """Resample + RDP + round strokes already scaled to 0..255.
+
+    Stroke by stroke: a stroke's result never depends on the other strokes in ``flat``, and
+    every stroke keeps at least its end points, so the stroke bounds are preserved.
+    """
+    pts, bounds = _resample_candidates(flat)
+    keep = _rdp_keep(pts, bounds, _RDP_EPSILON)
+    sid = _stroke_ids(bounds)[keep]
+    pts = np.clip(np.rint(pts[keep]), 0.0, _SIMPLIFIED_MAX)
+    counts = np.bincount(sid, minlength=bounds.size - 1)
+    return pts, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
 
 
 def _normalize_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> Flat:
@@ -333,16 +366,9 @@ def _normalize_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> Flat:
     pts, bounds = flat
     starts = bounds[sb[:-1]]
     lo = np.minimum.reduceat(pts, starts, axis=0)
-    extent = (np.maximum.reduceat(pts, starts, axis=0) - lo).max(axis=1)
-    with np.errstate(divide="ignore"):
-        scale = np.where(extent > 0.0, _SIMPLIFIED_MAX / extent, 1.0)
+    scale = _unit_scale((np.maximum.reduceat(pts, starts, axis=0) - lo).max(axis=1))
     pd = _point_drawing(bounds, sb)
-    pts, bounds = _resample_candidates(((pts - lo[pd]) * scale[pd, None], bounds))
-    keep = _rdp_keep(pts, bounds, _RDP_EPSILON)
-    sid = _stroke_ids(bounds)[keep]
-    pts = np.clip(np.rint(pts[keep]), 0.0, _SIMPLIFIED_MAX)
-    counts = np.bincount(sid, minlength=bounds.size - 1)
-    return pts, np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
+    return _simplify(((pts - lo[pd]) * scale[pd, None], bounds))
 
 
 def _normalize_flat(flat: Flat) -> Flat:
@@ -373,19 +399,19 @@ def normalize(drawing: Drawing) -> list[list[list[int]]]:
 # --------------------------------------------------------------------------- rasterize
 
 
-def _raster_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
-    """Coverage images in [0, 1], (D, 784), of several non-empty drawings (see
-    :func:`_normalize_batch` for ``sb``)."""
-    pts, bounds = flat
-    n_draw = sb.size - 1
+def _canvas_offset(mid: FloatArray) -> FloatArray:
+    """Translation (units) that centres a bounding box with ``min + max == mid`` on the
+    256-unit canvas inside the padding.  Google's code uses the max only, assuming a minimum
+    of 0, which holds for normalized strokes."""
+    return (_CANVAS - mid) / 2.0 + _TOTAL_PAD / 2.0
+
+
+def _stroke_coverage(p: FloatArray, bounds: npt.NDArray[np.intp]) -> FloatArray:
+    """Coverage in [0, 1], (S, 784), of every stroke of ``(p, bounds)`` on its own (points in
+    pixels): the union of its round-capped segments (``max``).  A stroke's row never depends
+    on the other strokes."""
     n_strokes = bounds.size - 1
     npix = IMAGE_SIZE * IMAGE_SIZE
-    # Google centres the bounding box on the 256 canvas (their code uses the max only,
-    # assuming a minimum of 0, which holds for normalized strokes).
-    starts = bounds[sb[:-1]]
-    mid = np.minimum.reduceat(pts, starts, axis=0) + np.maximum.reduceat(pts, starts, axis=0)
-    offset = (_CANVAS - mid) / 2.0 + _TOTAL_PAD / 2.0
-    p = (pts + offset[_point_drawing(bounds, sb)]) * _SCALE
     sid = _stroke_ids(bounds)
     inner = np.flatnonzero(sid[1:] == sid[:-1])
     counts = np.diff(bounds)
@@ -404,8 +430,9 @@ def _raster_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> npt.NDArray[np.float6
     wy = np.maximum(hi[:, 1] - lo[:, 1] + 1, 0)
     count = wx * wy
     total = int(count.sum())
+    per = np.zeros(n_strokes * npix)
     if total == 0:
-        return np.zeros((n_draw, npix))
+        return per.reshape(n_strokes, npix)
     seg = np.repeat(np.arange(len(a)), count)
     first = np.cumsum(count) - count
     k = np.arange(total) - first[seg]
@@ -420,14 +447,25 @@ def _raster_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> npt.NDArray[np.float6
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(len2 > 0.0, (qx * dx + qy * dy) / len2, 0.0)
     np.clip(t, 0.0, 1.0, out=t)
-    dist = np.hypot(qx - t * dx, qy - t * dy)
+    dist = _length(qx - t * dx, qy - t * dy)
     cov = np.clip(_REACH - dist, 0.0, 1.0)
-
-    # union within a stroke (max), then cairo paints each stroke OVER the previous ones of
-    # its drawing: 1 - prod(1 - alpha)
-    per = np.zeros(n_strokes * npix)
     np.maximum.at(per, seg_stroke[seg] * npix + py * IMAGE_SIZE + px, cov)
-    per = per.reshape(n_strokes, npix)
+    return per.reshape(n_strokes, npix)
+
+
+def _raster_batch(flat: Flat, sb: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    """Coverage images in [0, 1], (D, 784), of several non-empty drawings (see
+    :func:`_normalize_batch` for ``sb``).
+
+    Cairo paints each stroke OVER the previous ones of its drawing: ``1 - prod(1 - alpha)``,
+    multiplied stroke after stroke in drawing order; a one-stroke drawing is its stroke's
+    coverage as is.
+    """
+    pts, bounds = flat
+    starts = bounds[sb[:-1]]
+    mid = np.minimum.reduceat(pts, starts, axis=0) + np.maximum.reduceat(pts, starts, axis=0)
+    p = (pts + _canvas_offset(mid)[_point_drawing(bounds, sb)]) * _SCALE
+    per = _stroke_coverage(p, bounds)
     single = np.diff(sb) == 1
     if single.all():
         return per

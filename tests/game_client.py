@@ -31,6 +31,7 @@ class GameClient:
         self.player_id: str | None = None
         self.resume_token: str | None = None
         self.seq = 0
+        self._sent_seqs: dict[str, int] = {}  # cursor -> our last seq when it was marked
 
     @classmethod
     async def connect(cls, url: str) -> GameClient:
@@ -100,22 +101,72 @@ class GameClient:
                     raise ConnectionError(f"closed ({self.closed.result()}) waiting for {kind}")
                 await self._changed.wait()
 
-    async def settle(self, updates: int, cursor: str, within: float = 60.0) -> None:
-        """Wait until the server has answered ``updates`` drawing updates of this player
-        (sent after ``mark(cursor)``): each is relayed as our own ``ink``/``undo``/``clear``
-        or refused with an ``error``."""
+    async def settle(self, cursor: str, within: float = 60.0) -> None:
+        """Wait until the server has answered every drawing update of this player sent after
+        ``mark(cursor)``: an accepted update is covered by a guess on our drawing (a ``frame``'s
+        ``guesses`` with its ``seq`` or a later one), a refused one by an ``error``. Updates are
+        applied in order, and in these tests a refusal (drawing locked, round over) refuses
+        every later update too, so: done when every update after the latest guess is refused."""
+        start = self._cursor.get(cursor, 0)
+        first = self._sent_seqs.get(cursor, self.seq)
 
-        def answer(m: Msg) -> bool:
-            if m["type"] in ("ink", "undo", "clear"):
-                return bool(m["player_id"] == self.player_id)
-            return m["type"] == "error" and m.get("ref") in ("points", "undo", "clear")
+        def answered() -> bool:
+            guessed, errors = first, 0
+            for m in self.messages[start:]:
+                if m["type"] == "frame" and self.player_id in m.get("guesses", {}):
+                    guessed = max(guessed, m["guesses"][self.player_id]["seq"])
+                elif m["type"] == "error" and m.get("ref") in ("points", "undo", "clear"):
+                    errors += 1
+            return errors >= self.seq - guessed
 
-        for _ in range(updates):
-            await self._wait(answer, "answer", within, cursor)
+        async with asyncio.timeout(within), self._changed:
+            while not answered():
+                if self.closed.done():
+                    raise ConnectionError(f"closed ({self.closed.result()}) while settling")
+                await self._changed.wait()
+
+    def ink(self, player_id: str) -> list[Msg]:
+        """The ink ops of ``player_id`` received in frames so far, in order."""
+        return [
+            op
+            for m in self.messages
+            if m["type"] == "frame"
+            for op in m.get("ink", {}).get(player_id, [])
+        ]
+
+    def guesses(self, player_id: str) -> list[Msg]:
+        """The guesses on ``player_id``'s drawing received in frames so far."""
+        return [
+            m["guesses"][player_id]
+            for m in self.messages
+            if m["type"] == "frame" and player_id in m.get("guesses", {})
+        ]
+
+    async def wait_ink(
+        self, player_id: str, within: float = 60.0, cursor: str = "ink", **match: Any
+    ) -> Msg:
+        """The next ink op of ``player_id`` (with the fields in ``match``) in a ``frame``."""
+
+        def ok(o: Msg) -> bool:
+            return all(o.get(k) == v for k, v in match.items())
+
+        def has(m: Msg) -> bool:
+            return any(ok(o) for o in m.get("ink", {}).get(player_id, []))
+
+        frame = await self.wait("frame", pred=has, within=within, cursor=cursor)
+        return next(o for o in frame["ink"][player_id] if ok(o))
+
+    async def wait_guess(self, player_id: str, within: float = 60.0, cursor: str = "guess") -> Msg:
+        """The next guess on ``player_id``'s drawing (``{"seq", "guesses"}``) in a ``frame``."""
+        frame = await self.wait(
+            "frame", pred=lambda m: player_id in m.get("guesses", {}), within=within, cursor=cursor
+        )
+        return frame["guesses"][player_id]
 
     def mark(self, cursor: str) -> None:
         """Make ``cursor`` skip every message received so far."""
         self._cursor[cursor] = len(self.messages)
+        self._sent_seqs[cursor] = self.seq
 
     async def join(self, name: str, **fields: Any) -> Msg:
         reply = await self.join_or_error(name, **fields)

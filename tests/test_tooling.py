@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from game_server import doctables
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,3 +42,10 @@ def test_readme_opens_with_two_quick_start_commands() -> None:
 
 def test_torch_is_pinned() -> None:
     assert '"torch==2.13.0"' in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("path", sorted(doctables.GENERATED), ids=lambda p: p.name)
+def test_generated_doc_tables_are_current(path: Path) -> None:
+    """README's settings and docs/protocol.md's close codes are generated from the code: run
+    ``python -m game_server.doctables`` after changing either."""
+    assert path.read_text() == doctables.rendered(path), "run: python -m game_server.doctables"

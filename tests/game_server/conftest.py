@@ -34,5 +34,5 @@ def game_settings(settings: Settings, recognizable: dict[str, Any]) -> Settings:
         settings,
         prompts=tuple(sorted(recognizable)),
         intermission_seconds=0.2,
-        inference_tick_ms=5,
+        tick_ms=5,
     )

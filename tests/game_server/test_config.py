@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from game_server.config import ConfigError, Settings
+from game_server.config import SPECS, ConfigError, Settings
 
 
 def test_defaults_without_environment() -> None:
@@ -45,3 +47,55 @@ def test_overrides_must_name_real_settings() -> None:
     assert Settings.from_env({}, port=1234).port == 1234
     with pytest.raises(ConfigError):
         Settings.from_env({}, no_such_setting=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DOODLE_PORT", "70000", "<= 65535"),
+        ("DOODLE_RECOGNITION_CONFIDENCE", "-0.5", ">= 0"),
+        ("DOODLE_COORDINATE_LIMIT", "nan", "finite"),
+        ("DOODLE_LOG_JSON", "maybe", "1 or 0"),
+        ("DOODLE_METRICS", "of", "1 or 0"),
+        ("DOODLE_LOG_LEVEL", "loud", "one of"),
+        ("DOODLE_MAX_NAME_LENGTH", "2.5", "integer"),
+    ],
+)
+def test_every_declared_bound_is_checked(name: str, value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be .*{problem}"):
+        Settings.from_env({name: value})
+
+
+def test_values_are_parsed_by_their_declared_type() -> None:
+    s = Settings.from_env(
+        {
+            "DOODLE_LOG_LEVEL": "DEBUG",
+            "DOODLE_LOG_JSON": "yes",
+            "DOODLE_METRICS": "off",
+            "DOODLE_PROMPTS": "cat, ,dog",
+            "DOODLE_INTERMISSION_SECONDS": "0.5",
+            "DOODLE_MODEL_PATH": "",  # empty: the default
+            "DOODLE_HOST": "",
+        }
+    )
+    assert (s.log_level, s.log_json, s.metrics_enabled) == ("debug", True, False)
+    assert s.prompts == ("cat", "dog")
+    assert s.intermission_seconds == 0.5
+    assert (s.model_path, s.host) == (None, Settings().host)
+
+
+def test_every_setting_but_the_web_client_folder_is_declared() -> None:
+    declared = {name for name, _, _ in SPECS}
+    assert declared == {f.name for f in fields(Settings)} - {"web_client_dir"}
+    envs = [spec.env for _, spec, _ in SPECS]
+    assert len(set(envs)) == len(envs)
+    assert all(e.startswith("DOODLE_") for e in envs if e != "REDIS_URL")
+
+
+def test_public_settings_are_the_limits_the_browser_needs() -> None:
+    public = Settings.from_env({"DOODLE_MAX_NAME_LENGTH": "8"}).public()
+    assert public["max_name_length"] == 8
+    assert {"max_rounds", "min_round_seconds", "max_round_seconds", "max_points_per_update"} <= set(
+        public
+    )
+    assert not {"redis_url", "redis_prefix", "model_path", "allowed_origins"} & set(public)

@@ -79,9 +79,9 @@ async def test_two_players_play_a_full_game_with_a_resume(
                 img = np.asarray(Image.open(io.BytesIO(base64.b64decode(r["image"]))))
                 assert img.shape == (28, 28) and img.max() > 0
             assert ended["next_round_at"] is not None
-            guesses = ada.find("guess", player_id=bob.player_id)
+            guesses = ada.guesses(bob.player_id)
             assert guesses and all(len(g["guesses"]) == 3 for g in guesses)
-            assert len(ada.find("ink", player_id=bob.player_id)) >= 1
+            assert len(ada.ink(bob.player_id)) >= 1
 
             # round 2: bob draws one stroke, drops, resumes with his token, finishes
             start2 = await bob.wait("round_started", round=2)
@@ -92,7 +92,7 @@ async def test_two_players_play_a_full_game_with_a_resume(
             sent = await bob.draw(drawing[:1])
             assert sent > 0
             token, bob_id = bob.resume_token, bob.player_id
-            await bob.settle(sent, "r2")
+            await bob.settle("r2")
             await bob.close()
             await ada.wait("player_status", player_id=bob_id, connected=False)
             bob = await GameClient.connect(srv.ws_url)

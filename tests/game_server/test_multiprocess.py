@@ -1,12 +1,18 @@
 """Several real server processes (``python -m game_server``), one real Redis, one game.
 
 Players are spread over processes with no stickiness; the room's owner is whoever holds its
-lease. The failover test SIGKILLs the owner mid-round.
+lease. The failover test SIGKILLs the owner mid-round. Sockets on the owner's process and on
+others see the same events; Debian's nginx with the shipped configuration routes every socket
+of a room to one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,17 +31,31 @@ from tests.game_server.test_game_ws import play_round, recognized_points
 LEASE_MS = 1000
 
 
-def start_server(settings: Settings, prompts: list[str], log: Path) -> ServerProcess:
-    env = {
-        "REDIS_URL": str(settings.redis_url),
+async def start_server(
+    settings: Settings,
+    prompts: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    soft_nofile: int | None = None,
+) -> ServerProcess:
+    """A real ``python -m game_server`` on a free port (:func:`game_server.harness.start_server`);
+    ``settings.redis_url`` None: it starts its embedded Redis (keeping no data). ``env``: more
+    ``DOODLE_*`` settings; ``soft_nofile``: start it with that soft open-files limit."""
+    full: dict[str, str | None] = {
+        "REDIS_URL": settings.redis_url,
         "DOODLE_REDIS_PREFIX": settings.redis_prefix,
         "DOODLE_LEASE_MS": str(LEASE_MS),
         "DOODLE_PROMPTS": ",".join(prompts),
         "DOODLE_INTERMISSION_SECONDS": "0.2",
-        "DOODLE_INFERENCE_TICK_MS": "5",
-        "DOODLE_LOG_LEVEL": "warning",
+        "DOODLE_TICK_MS": "5",
+        "DOODLE_LOG_LEVEL": "info",
+        "DOODLE_DATA_DIR": "",
+        **(env or {}),
     }
-    return harness.start_server(env, log)
+    wrapper: tuple[str, ...] = ()
+    if soft_nofile is not None:
+        wrapper = ("sh", "-c", f'ulimit -Sn {soft_nofile} && exec "$@"', "sh")
+    return await asyncio.to_thread(harness.start_server, full, log, wrapper=wrapper)
 
 
 @pytest.fixture
@@ -44,12 +64,10 @@ async def cluster(
 ) -> AsyncIterator[Callable[[int], Any]]:
     procs: list[ServerProcess] = []
 
-    async def start(n: int) -> list[ServerProcess]:
+    async def start(n: int, env: dict[str, str] | None = None) -> list[ServerProcess]:
         started = await asyncio.gather(
             *(
-                asyncio.to_thread(
-                    start_server, settings, sorted(recognizable), tmp_path / f"server{i}.log"
-                )
+                start_server(settings, sorted(recognizable), tmp_path / f"server{i}.log", env)
                 for i in range(len(procs), len(procs) + n)
             )
         )
@@ -136,7 +154,7 @@ async def test_owner_killed_mid_round_another_process_takes_over(
         ada.mark("r2")
         sent = await ada.draw(drawing[:1])
         assert sent > 0
-        await ada.settle(sent, "r2")  # every update of the stroke was applied (or refused)
+        await ada.settle("r2")  # every update of the stroke was applied (or refused)
         refused = [m for m in ada.find("error") if m.get("ref") == "points"]
         killed_at = time.monotonic()
         a.kill()
@@ -182,3 +200,183 @@ async def test_owner_killed_mid_round_another_process_takes_over(
     finally:
         await ada.close()
         await bob.close()
+
+
+async def test_per_address_limits_are_global_and_idle_sockets_go_first(
+    cluster: Callable[[int, dict[str, str]], Any], settings: Settings
+) -> None:
+    env = {
+        "DOODLE_MAX_CONNECTIONS_PER_IP": "4",
+        "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "3",
+        "DOODLE_JOIN_TIMEOUT_SECONDS": "300",  # idle sockets stay until this test closes them
+    }
+    a, b = await cluster(2, env)
+    code = await new_room(a)
+    clients: list[GameClient] = []
+
+    async def connect(server: ServerProcess) -> GameClient:
+        client = await GameClient.connect(server.ws_url)
+        clients.append(client)
+        await client.send({"type": "ping"})
+        await client.wait("pong")  # admitted (a refused socket is closed before any pong)
+        return client
+
+    try:
+        ada = await connect(a)
+        await ada.join("ada", room=code)
+        bob = await connect(b)
+        await bob.join("bob", room=code)
+        idle = [await connect(a) for _ in range(2)]  # 127.0.0.1 holds 4 sockets, 2 processes
+        # counted over both processes: b has no idle socket of the address to let go
+        extra = await GameClient.connect(b.ws_url)
+        clients.append(extra)
+        assert await asyncio.wait_for(extra.closed, 30) == 4003
+        # a real player arriving at a: the oldest idle socket makes room, not the newcomer
+        carol = await connect(a)
+        assert await asyncio.wait_for(idle[0].closed, 30) == 4003
+        await carol.join("carol", room=code)  # the 3rd join of the address, on any process
+        refused = await idle[1].join_or_error("eve", room=code)  # the 4th
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        for player in (ada, bob, carol):  # joined players are never closed by the limits
+            player.mark("check")
+            await player.send({"type": "ping"})
+            await player.wait("pong", cursor="check")
+            assert not player.closed.done()
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def between(client: GameClient, first: str, last: str) -> list[dict[str, Any]]:
+    """The messages ``client`` got from its first ``first`` to its first ``last``."""
+    kinds = [m["type"] for m in client.messages]
+    return client.messages[kinds.index(first) : kinds.index(last) + 1]
+
+
+async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada, watch_a = await GameClient.connect(a.ws_url), await GameClient.connect(a.ws_url)
+    bob, watch_b = await GameClient.connect(b.ws_url), await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room: its sockets are local
+        await bob.join("bob", room=code)
+        await watch_a.join("wa", room=code, spectator=True)
+        await watch_b.join("wb", room=code, spectator=True)
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)
+        for watcher in (watch_a, watch_b):
+            await watcher.wait("game_ended")
+        local, remote = (between(w, "game_started", "game_ended") for w in (watch_a, watch_b))
+        assert local == remote
+        frames = [m for m in local if m["type"] == "frame"]
+        assert {ada.player_id, bob.player_id} <= {p for f in frames for p in f.get("ink", {})}
+        # each drawer got the others' ink and its own guesses, never its own ink
+        for me in (ada, bob):
+            mine = [m for m in me.messages if m["type"] == "frame"]
+            assert all(me.player_id not in m.get("ink", {}) for m in mine)
+            assert me.guesses(str(me.player_id))
+    finally:
+        for c in (ada, bob, watch_a, watch_b):
+            await c.close()
+
+
+def nginx_site(upstreams: list[int], port: int) -> str:
+    """The shipped nginx configuration, pointed at this test's processes and port."""
+    site = (harness.REPO / "deploy" / "nginx" / "doodle-arena.conf").read_text()
+    servers = "".join(f"\n    server 127.0.0.1:{p};" for p in upstreams)
+    site, n = re.subn(r"(\n    server 127\.0\.0\.1:\d+;)+", servers, site)
+    assert n == 2, "both upstream blocks list the servers"
+    site, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", site)
+    assert n == 1
+    return site
+
+
+def _spawn_nginx(binary: str, tmp: Path) -> subprocess.Popen[bytes]:
+    with (tmp / "stdout.log").open("wb") as out:
+        return subprocess.Popen(
+            [binary, "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(tmp / "nginx.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Any]]:
+    """Debian's nginx (scripts/test-setup.sh installs it) with deploy/nginx/doodle-arena.conf."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def start(upstreams: list[int]) -> str:
+        port = harness.free_port()
+        tmp = tmp_path / "nginx"
+        tmp.mkdir()
+        temp = " ".join(
+            f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+        )
+        temp += f" uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;"
+        (tmp / "nginx.conf").write_text(
+            f"daemon off; master_process off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+            f"events {{}}\nhttp {{ access_log off; {temp}\n"
+            f"{nginx_site(upstreams, port)}\n}}\n"
+        )
+        proc = _spawn_nginx(binary, tmp)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"nginx exited: {(tmp / 'error.log').read_text()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        return url
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nginx did not become ready")
+                await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_nginx_routes_every_socket_of_a_room_to_one_process(
+    cluster: Callable[[int], Any], settings: Settings, nginx: Callable[[list[int]], Any]
+) -> None:
+    a, b = await cluster(2)
+    url = await nginx([a.port, b.port])
+    ws_url = url.replace("http://", "ws://") + "/ws"
+    rc = aioredis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    clients: list[GameClient] = []
+    owners = []
+    try:
+        for _ in range(6):
+            async with httpx.AsyncClient() as client:
+                code = (await client.post(f"{url}/api/rooms")).json()["code"]
+            ada = await GameClient.connect(f"{ws_url}?room={code}")
+            bob = await GameClient.connect(f"{ws_url}?room={code}")
+            clients += [ada, bob]
+            await ada.join("ada", room=code)  # the first join claims the room where it lands
+            stream = f"{settings.redis_prefix}room:{{{code}}}:cmd"
+            first = (await rc.xinfo_stream(stream))["last-generated-id"]
+            await bob.join("bob", room=code)
+            await ada.send({"type": "settings", "rounds": 3, "seconds": 30})
+            await bob.wait("settings")
+            await bob.send({"type": "ping"})
+            await bob.wait("pong")
+            # bob's join and ada's settings reached the owner without the command stream: both
+            # sockets are on the owner's process (nginx hashed the room to it)
+            assert (await rc.xinfo_stream(stream))["last-generated-id"] == first
+            lease = await lease_of(settings, code)
+            assert lease is not None
+            owners.append(lease.split()[0])
+        assert set(owners) <= {a.process_id, b.process_id}
+    finally:
+        for c in clients:
+            await c.close()
+        await rc.aclose()

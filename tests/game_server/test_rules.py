@@ -14,14 +14,17 @@ from game_server.rules import (
     GAME_OVER,
     INTERMISSION,
     LOBBY,
+    Archive,
     Award,
     Broadcast,
     Effect,
     FinalGuess,
+    Guessed,
     Infer,
     InkOp,
     Room,
     Send,
+    changes_state,
 )
 from game_server.scoring import FIRST_BONUS, recognition_points
 
@@ -29,9 +32,11 @@ LABELS = ["cat", "dog", "tree", "house"]
 T0 = 1_700_000_000_000
 
 
-def make_room(**overrides: Any) -> Room:
+def make_room(public: bool = False, **overrides: Any) -> Room:
+    """A room without a get-ready delay unless ``ready_seconds`` is given."""
+    overrides = {"ready_seconds": 0.0, **overrides}
     settings = Settings.from_env({}, intermission_seconds=2.0, resume_seconds=60, **overrides)
-    return Room("ABCDEFGH", settings, LABELS, rng=random.Random(7))
+    return Room("ABCDEFGH", settings, LABELS, public=public, rng=random.Random(7))
 
 
 def msgs(effects: list[Effect], kind: str | None = None) -> list[dict[str, Any]]:
@@ -89,7 +94,18 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # ada draws; the AI recognizes her at 5 s
     e = room.points(T0 + 5000, "n:1", 1, 0, [[1, 2, 0], [3, 4, 10]])
     assert any(isinstance(x, Infer) for x in e)
-    assert msgs(e, "ink")[0]["player_id"] == a
+    ink = [x.op for x in e if isinstance(x, InkOp)]
+    assert ink == [
+        {
+            "p": a,
+            "op": "points",
+            "stroke": 0,
+            "points": [[1, 2, 0], [3, 4, 10]],
+            "seq": 1,
+            "at": T0 + 5000,
+        }
+    ]
+    assert not msgs(e) and not changes_state(e)  # ink is announced in the frame, not the state
     e = room.apply_guess(T0 + 5100, a, 1, 1, T0 + 5000, guess(prompt1, 0.9))
     rec = msgs(e, "recognized")[0]
     expected = recognition_points(15_000, 20_000, first=True)
@@ -104,8 +120,8 @@ def test_full_game_with_recognitions_and_timeouts() -> None:
     # bob is guessed wrong, then recognized at 10 s without the first bonus
     room.points(T0 + 9000, "n:2", 1, 0, [[1, 1, 0], [9, 9, 5]])
     e = room.apply_guess(T0 + 9050, b, 1, 1, T0 + 9000, guess("nope", 0.99))
-    assert msgs(e, "guess")[0]["guesses"][0]["label"] == "nope"
-    assert not msgs(e, "recognized")
+    assert e == [Guessed(b, 1, guess("nope", 0.99))]
+    assert not changes_state(e)
     room.points(T0 + 10_000, "n:2", 2, 1, [[2, 2, 1]])
     e = room.apply_guess(T0 + 10_050, b, 1, 2, T0 + 10_000, guess(prompt1, 0.5))
     assert msgs(e, "recognized")[0]["points"] == recognition_points(10_000, 20_000, False)
@@ -183,7 +199,9 @@ def test_strokes_undo_clear_and_limits() -> None:
     assert msgs(room.points(T0 + 4, "n:1", 4, 3, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
     assert msgs(room.points(T0 + 4, "n:1", 4, 0, [[1, 1, 1]]))[0]["code"] == "bad_stroke"
     e = room.undo(T0 + 5, "n:1", 5)
-    assert msgs(e, "undo") == [{"type": "undo", "player_id": a}]
+    assert [x.op for x in e if isinstance(x, InkOp)] == [
+        {"p": a, "op": "undo", "seq": 5, "at": T0 + 5}
+    ]
     assert room.players[a].strokes == [[[0, 0, 0], [1, 1, 1]]]
     room.clear(T0 + 6, "n:1", 6)
     assert room.players[a].strokes == [] and room.players[a].n_points == 0
@@ -312,7 +330,7 @@ def test_a_stale_guess_does_not_recognize() -> None:
     room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
     room.points(T0 + 2, "n:1", 2, 0, [[5, 5, 1]])
     e = room.apply_guess(T0 + 3, a, 1, 1, T0 + 1, guess(room.prompt or "", 0.99))
-    assert msgs(e, "guess") and not msgs(e, "recognized")
+    assert isinstance(e[0], Guessed) and not msgs(e, "recognized")
     e = room.apply_guess(T0 + 4, a, 1, 2, T0 + 2, guess(room.prompt or "", 0.99))
     assert msgs(e, "recognized")[0]["elapsed_ms"] == 2
 
@@ -336,3 +354,136 @@ def test_resync_sends_the_member_a_snapshot() -> None:
     e = room.resync(T0 + 2, "n:2")
     assert sent_to(e, "n:2") == [{"type": "snapshot", "snapshot": room.snapshot(T0 + 2)}]
     assert room.resync(T0 + 2, "n:9") == []
+
+
+# ---------------------------------------------------------------- the moments of a game
+
+
+def test_get_ready_delays_the_round_clock() -> None:
+    room = make_room(ready_seconds=3.0)
+    join(room, "n:1", "ada")
+    started = msgs(room.start(T0, "n:1"), "round_started")[0]
+    assert started["starts_at"] == T0 + 3000
+    assert started["deadline"] == T0 + 3000 + room.seconds * 1000
+    assert room.snapshot(T0 + 10)["starts_at"] == T0 + 3000
+    # an update during the card is accepted and scores as if made when the clock started
+    room.points(T0 + 500, "n:1", 1, 0, [[0, 0, 0]])
+    e = room.apply_guess(T0 + 600, "p1", 1, 1, T0 + 500, guess(room.prompt or "", 0.9))
+    rec = msgs(e, "recognized")[0]
+    assert rec["elapsed_ms"] == 0
+    assert rec["points"] == recognition_points(room.seconds * 1000, room.seconds * 1000, True)
+
+
+def autostart_room(**overrides: Any) -> Room:
+    return make_room(public=True, autostart_players=2, autostart_seconds=10.0, **overrides)
+
+
+def test_a_public_room_starts_by_itself_once_enough_players_are_seated() -> None:
+    room = autostart_room(restart_seconds=20.0)
+    join(room, "n:1", "ada")
+    assert room.tick(T0) == [] and room.next_wakeup() is None
+    join(room, "n:2", "bob", now=T0 + 100)
+    assert msgs(room.tick(T0 + 100)) == [
+        {"type": "autostart", "at": T0 + 10_100, "server_time": T0 + 100}
+    ]
+    assert room.snapshot(T0 + 200)["autostart_at"] == T0 + 10_100
+    assert room.next_wakeup() == T0 + 10_100
+    assert room.tick(T0 + 5000) == []  # counting down; a third player may still join
+    join(room, "n:3", "cy", now=T0 + 5000)
+    e = room.tick(T0 + 10_100)
+    assert [m["type"] for m in msgs(e)] == ["game_started", "round_started"]
+    assert room.phase == DRAWING and room.autostart_at is None
+    # after the game, the next one starts by itself after restart_seconds
+    room.rounds = 1
+    room.end_round(T0 + 40_000, finals(room))
+    assert room.phase == GAME_OVER
+    assert msgs(room.tick(T0 + 40_000))[0]["at"] == T0 + 60_000
+    assert [m["type"] for m in msgs(room.tick(T0 + 60_000))][:1] == ["game_started"]
+
+
+def test_the_countdown_stops_when_players_leave_and_private_rooms_wait() -> None:
+    room = autostart_room()
+    join(room, "n:1", "ada")
+    join(room, "n:2", "bob")
+    room.tick(T0)
+    room.disconnect(T0 + 1000, "n:2")
+    assert msgs(room.tick(T0 + 1000)) == [
+        {"type": "autostart", "at": None, "server_time": T0 + 1000}
+    ]
+    assert room.tick(T0 + 20_000) == [] and room.phase == LOBBY
+    private = make_room(autostart_players=2)
+    join(private, "n:1", "ada")
+    join(private, "n:2", "bob")
+    assert private.tick(T0) == [] and private.tick(T0 + 60_000) == []
+
+
+def test_a_kick_holds_for_the_rest_of_the_game_by_identity() -> None:
+    room = make_room(default_rounds=1)
+    join(room, "n:1", "ada", key="ada-key-0123456789")
+    join(room, "n:2", "bob", key="bob-key-0123456789")
+    room.start(T0, "n:1")
+    room.kick(T0 + 10, "n:1", "p2")
+    e = room.join(
+        T0 + 20, "n:3", "bob", new_token="ABCDEFGH.fresh-xxxxxxxxxxx", key="bob-key-0123456789"
+    )
+    err = sent_to(e, "n:3")[0]
+    assert err["type"] == "error" and err["code"] == "kicked" and not msgs(e, "player_joined")
+    # someone else (another key) is welcome; after the game, bob may come back
+    join(room, "n:4", "bob", key="other-key-0123456789")
+    room.end_round(T0 + 30_000, finals(room))
+    assert room.phase == GAME_OVER
+    join(room, "n:5", "bob", key="bob-key-0123456789")
+    # the ban survives a new owner taking over (state round trip)
+    room2 = make_room()
+    join(room2, "n:1", "ada")
+    join(room2, "n:2", "bob", key="bob-key-0123456789")
+    room2.kick(T0, "n:1", "p2")
+    restored = Room.from_dict(json.loads(json.dumps(room2.to_dict())), room2.settings, LABELS)
+    e = restored.join(
+        T0, "n:9", "bob", new_token="ABCDEFGH.fresh-yyyyyyyyyyy", key="bob-key-0123456789"
+    )
+    assert sent_to(e, "n:9")[0]["code"] == "kicked"
+
+
+def test_awards_are_ranked_by_identity_not_name() -> None:
+    room = make_room()
+    join(room, "n:1", "Alice", key="alice-one-0123456789")
+    join(room, "n:2", "Alice", key="alice-two-0123456789")
+    room.start(T0, "n:1")
+    for i, conn in enumerate(("n:1", "n:2"), start=1):
+        room.points(T0 + 10, conn, 1, 0, [[0, 0, 0]])
+        room.apply_guess(T0 + 20, f"p{i}", 1, 1, T0 + 10, guess(room.prompt or "", 0.9))
+    awards = [a for a in room.pending_awards]
+    assert [a["name"] for a in awards] == ["Alice", "Alice"]
+    assert len({a["player"] for a in awards}) == 2
+    assert all("alice" not in a["player"] for a in awards)  # only a digest of the key is kept
+
+
+def test_rounds_are_archived_with_the_ai_guess_timeline() -> None:
+    room, a, _ = two_player_game(rounds=1)
+    prompt = room.prompt or ""
+    room.points(T0 + 100, "n:1", 1, 0, [[0, 0, 0], [5, 5, 40]])
+    room.apply_guess(T0 + 150, a, 1, 1, T0 + 100, guess("dog", 0.2))
+    room.apply_guess(T0 + 160, a, 1, 1, T0 + 100, guess("dog", 0.21))  # same belief: no entry
+    room.points(T0 + 900, "n:1", 2, 1, [[9, 9, 800]])
+    room.apply_guess(T0 + 950, a, 1, 1, T0 + 900, guess("cat", 0.5))  # stale (seq 1): no entry
+    room.apply_guess(T0 + 990, a, 1, 2, T0 + 900, guess(prompt, 0.9))
+    e = room.end_round(T0 + 20_000, finals(room))
+    archived = [x for x in e if isinstance(x, Archive)]
+    assert [x.part for x in archived] == ["r1", "meta"]
+    record = archived[0].record
+    assert record["prompt"] == prompt and record["round"] == 1
+    mine = next(r for r in record["results"] if r["player_id"] == a)
+    assert [(t["t"], t["ms"], t["guesses"][0]["label"]) for t in mine["timeline"]] == [
+        (40, 100, "dog"),
+        (800, 900, prompt),
+    ]
+    assert mine["strokes"] == [[[0, 0, 0], [5, 5, 40]], [[9, 9, 800]]]
+    assert archived[1].record["game_id"] == room.game_id
+    assert archived[1].record["ranking"][0]["player_id"] == a
+    ended = msgs(e, "game_ended")[0]
+    assert ended == {
+        "type": "game_ended",
+        "game_id": room.game_id,
+        "ranking": archived[1].record["ranking"],
+    }

@@ -10,8 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from game_server import lease as leases
+from game_server import protocol
 from game_server.config import Settings
-from game_server.hub import decode_event
+from game_server.frames import decode_event
 from game_server.store import Fenced, Store
 
 CODE = "ABCDEFGH"
@@ -81,27 +82,61 @@ async def test_events_are_published_only_by_the_current_owner(store: Store) -> N
     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert msg is not None
     assert decode_event(msg["data"])[1] == '{"type":"fresh"}'
+    # a tick with ink only: the state is left as it is, the ink and cursor are written
+    await store.persist(
+        CODE, owner.epoch, None, "7-0", reset_ink=False, ink=['{"p":"p1"}'], game_id=None,
+        scores={}, events=[],
+    )  # fmt: skip
+    assert await store.load_room(CODE) == ({}, "7-0", [{"p": "p1"}])
     await pubsub.aclose()
 
 
 async def test_awards_count_once(store: Store) -> None:
     results = await asyncio.gather(
-        *(store.award("ROOM:g1:1:p1", "ada", 500, "2026-01-02") for _ in range(5))
+        *(store.award("ROOM:g1:1:p1", "kada", "ada", 500, "2026-01-02") for _ in range(5))
     )
     assert sorted(results) == [False, False, False, False, True]
-    assert await store.award("ROOM:g1:2:p1", "ada", 100, "2026-01-02")
+    assert await store.award("ROOM:g1:2:p1", "kada", "ada", 100, "2026-01-02")
     assert await store.leaderboard("all", "2026-01-02", 10) == [
-        {"rank": 1, "name": "ada", "score": 600}
+        {"rank": 1, "player": "kada", "name": "ada", "score": 600}
     ]
     assert await store.leaderboard("today", "2026-01-02", 10) == [
-        {"rank": 1, "name": "ada", "score": 600}
+        {"rank": 1, "player": "kada", "name": "ada", "score": 600}
     ]
     assert await store.leaderboard("today", "2026-01-03", 10) == []
 
 
+async def test_leaderboard_ranks_identities_not_names(store: Store) -> None:
+    """Two people called Alice stay two entries; a renamed player keeps one entry."""
+    await store.award("R1:g1:1:p1", "k1", "Alice", 300, "2026-01-02")
+    await store.award("R2:g2:1:p1", "k2", "Alice", 200, "2026-01-02")
+    await store.award("R2:g2:2:p1", "k2", "Alice B", 50, "2026-01-02")
+    assert await store.leaderboard("all", "2026-01-02", 10) == [
+        {"rank": 1, "player": "k1", "name": "Alice", "score": 300},
+        {"rank": 2, "player": "k2", "name": "Alice B", "score": 250},
+    ]
+
+
+async def test_game_gallery_is_kept_with_a_ttl(store: Store) -> None:
+    assert await store.load_game("0123456789ab") is None
+    await store.archive_game("0123456789ab", "r2", {"round": 2})
+    await store.archive_game("0123456789ab", "r1", {"round": 1})
+    assert await store.load_game("0123456789ab") is None  # not finished yet
+    await store.archive_game("0123456789ab", "meta", {"game_id": "0123456789ab", "ranking": []})
+    game = await store.load_game("0123456789ab")
+    assert game == {
+        "game_id": "0123456789ab",
+        "ranking": [],
+        "rounds": [{"round": 1}, {"round": 2}],
+    }
+    ttl = await store.redis.pttl(store.game_key("0123456789ab"))
+    assert 0 < ttl <= store.settings.game_ttl_seconds * 1000
+
+
 async def test_commands_stream_in_order(store: Store) -> None:
-    ids = [await store.send_command(CODE, {"k": "ping", "n": i}) for i in range(3)]
+    sent = [protocol.Command(f"c:{i}", i, protocol.Undo(seq=i)) for i in range(3)]
+    ids = [await store.send_command(CODE, protocol.encode_command(c)) for c in sent]
     got = await store.read_commands(CODE, "0-0", block_ms=100)
-    assert [c["n"] for _, c in got] == [0, 1, 2]
+    assert [c for _, c in got] == sent  # typed commands, as sent
     assert [i for i, _ in got] == ids
     assert await store.read_commands(CODE, ids[-1], block_ms=1) == []

@@ -64,7 +64,7 @@ async def test_redis_lost_and_restarted_under_a_running_game(
             started = await bob.wait("round_started")
             first = [[0, 0, 0], [1, 0, 10]]  # a speck: not recognizable as anything
             await ada.send({"type": "points", "seq": 1, "stroke": 0, "points": first})
-            await bob.wait("ink", player_id=ada.player_id)
+            await bob.wait_ink(ada.player_id)
 
             own_redis.stop()  # Redis goes away in the middle of the round
             assert await healthz(srv.http_url) == 503
@@ -81,7 +81,7 @@ async def test_redis_lost_and_restarted_under_a_running_game(
             # see docs/SECURITY.md, "Known gaps".)
             await until_the_room_answers(bob)
             await ada.send({"type": "points", "seq": 3, "stroke": 1, "points": [[5, 5, 30]]})
-            await bob.wait("ink", player_id=ada.player_id, stroke=1)
+            await bob.wait_ink(ada.player_id, stroke=1)
             welcome = await carol.join("carol", room=code, spectator=True)
             snap = welcome["snapshot"]
             assert snap["phase"] == "drawing" and snap["round"] == 1
@@ -94,7 +94,7 @@ async def test_redis_lost_and_restarted_under_a_running_game(
             # and the game plays to its end
             drawings = recognizable[started["prompt"]]
             await ada.send({"type": "clear", "seq": 4})
-            await bob.wait("clear", player_id=ada.player_id)
+            await bob.wait_ink(ada.player_id, op="clear")
             ada.seq, bob.seq = 10, 10
             await asyncio.gather(ada.draw(drawings[0]), bob.draw(drawings[-1]))
             ended = await ada.wait("round_ended")
@@ -234,7 +234,7 @@ async def test_sigterm_tells_players_saves_state_and_exits(
         await ada.wait("round_started")
         stroke = [[0, 0, 0], [3, 4, 16]]
         await ada.send({"type": "points", "seq": 1, "stroke": 0, "points": stroke})
-        await ada.wait("ink", player_id=ada.player_id)
+        await ada.wait_guess(ada.player_id)  # the update was applied
 
         proc.send_signal(signal.SIGTERM)
         notice = await ada.wait("server_shutdown")

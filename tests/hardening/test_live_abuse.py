@@ -79,6 +79,7 @@ async def test_hostile_clients_cannot_disturb_a_running_game(
         messages_per_second=100_000,  # let every hostile frame reach the parser
         message_burst=100_000,
         join_attempts_per_minute=10_000,
+        join_timeout_seconds=600,  # mallory stays unjoined for the whole game
     )
     frames = hostile_frames(s, HOSTILE_FRAMES)
     assert len(frames) == HOSTILE_FRAMES
@@ -281,6 +282,14 @@ async def test_connections_per_address_are_capped(settings: Settings, server_fac
             for c in clients:
                 await c.send({"type": "ping"})
                 await c.wait("pong")
+            # at the limit, a newcomer closes the address's oldest socket that has not joined
+            newcomer = await connect(srv.ws_url)
+            clients.append(newcomer)
+            code = await asyncio.wait_for(clients[0].closed, 30)
+            assert code == protocol.CLOSE_TOO_MANY_CONNECTIONS
+            for c in clients[1:]:
+                await c.join(f"p{len(c.messages)}")
+            # every socket of the address has joined: a newcomer is refused
             extra = await connect(srv.ws_url)
             clients.append(extra)
             code = await asyncio.wait_for(extra.closed, 30)
@@ -348,18 +357,17 @@ async def test_a_player_can_only_act_as_themselves(settings: Settings, server_fa
             ada_stroke = [[10, 10, 0], [20, 20, 16], [30, 10, 33]]
             ada.seq = 1
             await ada.send({"type": "points", "seq": 1, "stroke": 0, "points": ada_stroke})
-            await bob.wait("ink", player_id=ada.player_id)
+            await bob.wait_ink(ada.player_id)
             victim = ada.player_id
             # bob's messages carry ada's id (and other identity fields): they act for bob only
             forged = {"player_id": victim, "id": victim, "from": victim, "conn": "x:1"}
             bob_stroke = [[5, 5, 0], [6, 6, 10]]
             bob_points = {"type": "points", "seq": 1, "stroke": 0, "points": bob_stroke}
             await bob.send({**bob_points, **forged})
-            ink = await ada.wait("ink", pred=lambda m: m["player_id"] != victim)
-            assert ink["player_id"] == bob.player_id
+            frame = await ada.wait("frame", pred=lambda m: "ink" in m)  # never ada's own ink
+            assert list(frame["ink"]) == [bob.player_id]
             await bob.send({"type": "clear", "seq": 2, **forged})
-            cleared = await ada.wait("clear")
-            assert cleared["player_id"] == bob.player_id
+            await ada.wait_ink(bob.player_id, op="clear")
             await bob.send({"type": "undo", "seq": 3, **forged})
             await bob.send({"type": "settings", "rounds": 3, "seconds": 30, **forged})
             assert (await bob.wait("error", ref="settings"))["code"] in ("not_host", "bad_phase")

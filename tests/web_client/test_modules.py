@@ -39,14 +39,17 @@ PURE_CHECKS = """async () => {
   const clock = new ServerClock(() => 1000);
   clock.sample(6000);                          // the server is 5 s ahead
 
+  const {expandFrame} = await import('/js/protocol.js');
+  const {defaultSocketUrl} = await import('/js/socket.js');
   const room = emptyRoom();
-  for (const m of [
-    {type: 'ink', player_id: 'p2', stroke: 0, points: [[1, 1, 0]]},
-    {type: 'ink', player_id: 'p2', stroke: 0, points: [[2, 2, 5]]},
-    {type: 'ink', player_id: 'p2', stroke: 1, points: [[3, 3, 9]]},
-    {type: 'ink', player_id: 'p2', stroke: 5, points: [[9, 9, 9]]},   // out of order: ignored
-    {type: 'undo', player_id: 'p2'},
-  ]) applyMessage(room, m);
+  const frame = {type: 'frame', ink: {p2: [
+    {op: 'points', stroke: 0, points: [[1, 1, 0]]},
+    {op: 'points', stroke: 0, points: [[2, 2, 5]]},
+    {op: 'points', stroke: 1, points: [[3, 3, 9]]},
+    {op: 'points', stroke: 5, points: [[9, 9, 9]]},   // out of order: ignored
+    {op: 'undo'},
+  ]}, guesses: {p2: {seq: 4, guesses: [{label: 'cat', p: 0.5}]}}};
+  for (const m of expandFrame(frame)) applyMessage(room, m);
 
   return {
     caption,
@@ -55,9 +58,16 @@ PURE_CHECKS = """async () => {
     countdown: [0, 200, 1000, 65000].map(formatCountdown),
     remaining: clock.remaining(16000),
     backoff: [1, 2, 3, 4, 5, 6, 9].map((a) => backoffDelay(a, () => 0.5)),
-    names: ['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), ''].map(cleanName),
+    names: [
+      ...['  Ada  Lovelace ', "O'Neil-2", '<b>x</b>', 'x'.repeat(25), '']
+        .map((n) => cleanName(n, 24)),
+      ...['x'.repeat(8), 'x'.repeat(9)].map((n) => cleanName(n, 8)),
+    ],
     html: h('li', {}, '<img src=x onerror=alert(1)>').innerHTML,
     drawing: room.drawings.get('p2'),
+    guess: room.guesses.get('p2'),
+    urls: [defaultSocketUrl({protocol: 'https:', host: 'h:1'}, 'K7QH2MZP'),
+           defaultSocketUrl({protocol: 'http:', host: 'h:1'})],
     box: [viewBox([[[10, 10], [500, 20]]]), viewBox([[[-100, 0], [900, 100]]])],
     codes: ['/r/k7qh2mzp', '/r/K7QH2MZP/', '/', '/r/'].map((p) => roomCodeFromPath(p)),
   };
@@ -86,9 +96,11 @@ async def test_pure_modules(
     assert r["countdown"] == ["0:00", "0:01", "0:01", "1:05"]
     assert r["remaining"] == 10000
     assert r["backoff"] == [500, 1000, 2000, 4000, 8000, 10000, 10000]
-    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None]
+    assert r["names"] == ["Ada Lovelace", "O'Neil-2", None, None, None, "x" * 8, None]
     assert r["html"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert r["drawing"] == [[[1, 1, 0], [2, 2, 5]]]
+    assert r["guess"] == {"seq": 4, "guesses": [{"label": "cat", "p": 0.5}]}
+    assert r["urls"] == ["wss://h:1/ws?room=K7QH2MZP", "ws://h:1/ws"]
     assert r["box"] == [{"x": 0, "y": 0, "size": 512}, {"x": -100, "y": -244, "size": 1000}]
     assert r["codes"] == ["K7QH2MZP", "K7QH2MZP", None, None]
     assert page_errors.errors == []

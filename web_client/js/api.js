@@ -19,6 +19,11 @@ export async function createRoom() {
   return json(await fetch("/api/rooms", { method: "POST", headers: { Accept: "application/json" } }));
 }
 
+/** GET /api/config -> {limits, close_codes}: the server's limits and close codes (docs/protocol.md). */
+export async function fetchConfig() {
+  return json(await fetch("/api/config", { headers: { Accept: "application/json" } }));
+}
+
 /** GET /api/leaderboard?period=all|today&limit=N */
 export async function fetchLeaderboard(period = "all", limit = 20) {
   const qs = new URLSearchParams({ period, limit: String(limit) });

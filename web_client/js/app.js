@@ -1,6 +1,6 @@
 // Doodle Arena web client: wires the connection, the room state and the screens.
 
-import { createRoom } from "./api.js";
+import { createRoom, fetchConfig } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { announce, showConnection, toast } from "./notify.js";
 import { goHomeUrl, roomCodeFromPath, showRoomInUrl, wantsLeaderboard } from "./router.js";
@@ -11,7 +11,8 @@ import { OverScreen } from "./screens/over.js";
 import { ResultsScreen } from "./screens/results.js";
 import { RoundScreen } from "./screens/round.js";
 import { clearResume, loadResume, savedName, saveResume } from "./session.js";
-import { GameSocket } from "./socket.js";
+import { expandFrame } from "./protocol.js";
+import { backoffDelay, GameSocket, defaultSocketUrl } from "./socket.js";
 import { applyMessage, fromWelcome } from "./state.js";
 
 const SCREEN_OF_PHASE = { lobby: "lobby", drawing: "round", intermission: "results", game_over: "over" };
@@ -19,16 +20,19 @@ const PHASE_EVENTS = new Set(["round_started", "round_ended", "game_ended", "lob
 const ROOM_EVENTS = new Set(["player_joined", "player_left", "player_status", "host_changed", "settings", "game_started"]);
 // Errors that are part of normal play (a late stroke after recognition, a race with the round end).
 const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke"]);
-// Close codes after which reconnecting would be wrong.
+// Close codes after which reconnecting would be wrong, by their names in GET /api/config.
 const FINAL_CLOSES = {
-  4001: "The host removed you from the room.",
-  4002: "This seat was taken over by another tab.",
-  1008: "The server closed the connection: too many messages.",
-  4003: "Too many connections from your address.",
+  kicked: "The host removed you from the room.",
+  replaced: "This seat was taken over by another tab.",
+  policy: "The server closed the connection: too many messages.",
+  too_many_connections: "Too many connections from your address.",
 };
 
 class App {
-  constructor() {
+  /** `config`: the server's limits and close codes (GET /api/config). */
+  constructor(config) {
+    this.config = config;
+    this.closeNames = new Map(Object.entries(config.close_codes).map(([name, code]) => [code, name]));
     this.clock = new ServerClock();
     this.socket = null;
     this.room = null;
@@ -104,7 +108,7 @@ class App {
 
   #connect() {
     this.socket?.close();
-    const socket = new GameSocket();
+    const socket = new GameSocket(defaultSocketUrl(window.location, this.request?.room));
     this.socket = socket;
     socket.addEventListener("status", (e) => this.#status(e.detail));
     socket.addEventListener("message", (e) => this.#message(e.detail));
@@ -134,7 +138,7 @@ class App {
   }
 
   #closed({ code }) {
-    const final = FINAL_CLOSES[code];
+    const final = FINAL_CLOSES[this.closeNames.get(code)];
     if (!final) return; // the socket reconnects by itself
     toast(final, "error", 6000);
     this.#reset();
@@ -161,6 +165,9 @@ class App {
     switch (msg.type) {
       case "welcome":
         return this.#welcome(msg);
+      case "frame":
+        for (const update of expandFrame(msg)) this.#message(update);
+        return undefined;
       case "pong":
         this.clock.recordRtt(msg.rtt);
         this.clock.sample(msg.server_time);
@@ -208,6 +215,7 @@ class App {
     this.resumeToken = msg.resume_token;
     saveResume(msg.resume_token, this.room.code);
     if (this.request) this.request.room = this.room.code;
+    if (this.socket) this.socket.url = defaultSocketUrl(window.location, this.room.code);
     showRoomInUrl(this.room.code);
     this.clock.sample(msg.snapshot?.server_time);
     const mine = this.room.guesses.get(this.room.me);
@@ -275,6 +283,21 @@ class App {
   }
 }
 
-const app = new App();
+/** GET /api/config, retried with the socket's backoff until the server answers. */
+async function loadConfig() {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const config = await fetchConfig();
+      if (attempt > 1) showConnection({ state: "closed" });
+      return config;
+    } catch {
+      const retryIn = backoffDelay(attempt);
+      showConnection({ state: "reconnecting", attempt, retryIn });
+      await new Promise((resolve) => setTimeout(resolve, retryIn));
+    }
+  }
+}
+
+const app = new App(await loadConfig());
 window.doodle = app; // handy in the console (and for the browser tests' reconnect check)
 app.boot();

@@ -29,10 +29,11 @@ export function saveName(name) {
   localStorage.setItem(NAME, name);
 }
 
-const NAME_RE = /^[\p{L}\p{N} _\-.']{1,24}$/u;
+const NAME_RE = /^[\p{L}\p{N} _\-.']+$/u;
 
-/** Trimmed name, or null when the server would refuse it (1..24 letters, digits, space, _-.'). */
-export function cleanName(raw) {
+/** Trimmed name, or null when the server would refuse it (letters, digits, space, _-.';
+ * 1..maxLength characters: the server's `max_name_length`). */
+export function cleanName(raw, maxLength) {
   const name = String(raw || "").trim().replace(/\s+/g, " ");
-  return NAME_RE.test(name) ? name : null;
+  return NAME_RE.test(name) && [...name].length <= maxLength ? name : null;
 }

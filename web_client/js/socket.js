@@ -15,12 +15,15 @@ export function backoffDelay(attempt, random = Math.random) {
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
-export function defaultSocketUrl(loc = window.location) {
+/** The socket URL; with the room code when known, so a load balancer keeps a room on one server. */
+export function defaultSocketUrl(loc = window.location, room = null) {
   const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${loc.host}/ws`;
+  const query = room ? `?room=${encodeURIComponent(room)}` : "";
+  return `${scheme}//${loc.host}/ws${query}`;
 }
 
 export class GameSocket extends EventTarget {
+  /** `url` may change while connected (e.g. once the room is known): reconnects use the new one. */
   constructor(url = defaultSocketUrl()) {
     super();
     this.url = url;

@@ -12,6 +12,7 @@ export class HomeScreen {
     this.spectator = $("#as-spectator");
     this.nameError = $("#name-error");
     this.name.value = savedName();
+    this.name.maxLength = app.config.limits.max_name_length;
     this.invite = null;
 
     $("#quickplay").addEventListener("click", () => this.#go({ quickplay: true }));
@@ -48,11 +49,12 @@ export class HomeScreen {
   }
 
   #go(what) {
-    const name = cleanName(this.name.value);
+    const max = this.app.config.limits.max_name_length;
+    const name = cleanName(this.name.value, max);
     if (!name) {
       this.nameError.hidden = false;
       this.nameError.textContent = this.name.value.trim()
-        ? "Names use letters, digits, spaces and _ - . ' (up to 24)."
+        ? `Names use letters, digits, spaces and _ - . ' (up to ${max}).`
         : "Pick a name first.";
       this.name.setAttribute("aria-invalid", "true");
       this.name.focus();

@@ -11,6 +11,9 @@ export class LobbyScreen {
     this.rounds = $("#set-rounds");
     this.seconds = $("#set-seconds");
     this.timer = null;
+    const limits = app.config.limits;
+    [this.rounds.min, this.rounds.max] = [limits.min_rounds, limits.max_rounds];
+    [this.seconds.min, this.seconds.max] = [limits.min_round_seconds, limits.max_round_seconds];
 
     $("#copy-link").addEventListener("click", () => this.#copy());
     $("#start").addEventListener("click", () => {

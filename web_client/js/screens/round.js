@@ -20,7 +20,7 @@ export class RoundScreen {
       onPoints: ({ stroke, points }) => app.sendDrawing("points", { stroke, points }),
       onUndo: () => this.#edited(app.sendDrawing("undo")),
       onClear: () => this.#edited(app.sendDrawing("clear")),
-      maxBatch: 256,
+      maxBatch: Math.min(256, app.config.limits.max_points_per_update),
     });
     this.tiles = new Tiles($("#tiles"));
     this.narrator = new Narrator();

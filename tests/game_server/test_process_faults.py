@@ -1,0 +1,200 @@
+"""Faults of one real ``python -m game_server`` process (issue 13, docs/SECURITY.md "Faults"):
+its embedded redis-server is reaped when it is SIGKILLed, the embedded Redis keeps its data
+across restarts, and connections that never join or never finish their HTTP headers are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import signal
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from game_server.config import Settings
+from tests.game_client import GameClient
+from tests.game_server.test_game_ws import play_round
+from tests.game_server.test_multiprocess import ServerProcess, leaderboard, new_room, start_server
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def redis_server_of(server: ServerProcess) -> tuple[int, Path]:
+    """The pid and unix socket path of the redis-server started by ``server`` (any depth)."""
+    found = re.search(r"started embedded redis-server at unix://(\S+)", server.log.read_text())
+    assert found is not None, "the server did not log its embedded redis-server"
+    todo = [server.proc.pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "redis-server":
+                return pid, Path(found.group(1))
+        except OSError:
+            continue
+        todo += children(pid)
+    raise AssertionError("no redis-server under the game server")
+
+
+def open_files_limit(pid: int) -> tuple[str, str]:
+    """(soft, hard) RLIMIT_NOFILE of process ``pid``."""
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    row = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    soft, hard = row.split()[3:5]
+    return soft, hard
+
+
+def wait_exit(pid: int, within: float) -> bool:
+    """Whether process ``pid`` (not necessarily our child) exits within ``within`` seconds."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], within)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+async def embedded(settings: Settings, tmp_path: Path) -> AsyncIterator[Any]:
+    """``await embedded(name, prompts, env)``: a server with its own embedded Redis. Every
+    server and redis-server started is gone after the test, whatever happened."""
+    started: list[ServerProcess] = []
+    redises: list[int] = []
+
+    async def start(name: str, prompts: list[str], env: dict[str, str]) -> ServerProcess:
+        server = await start_server(
+            replace(settings, redis_url=None), prompts, tmp_path / f"{name}.log", env
+        )
+        started.append(server)
+        redises.append(redis_server_of(server)[0])
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+    for pid in redises:
+        if not wait_exit(pid, 0):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_sigkill_of_the_server_reaps_its_embedded_redis(embedded: Any) -> None:
+    server = await embedded("server", [], {})
+    redis_pid, sock = redis_server_of(server)
+    assert sock.exists()
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    assert wait_exit(redis_pid, 15), "redis-server outlived its SIGKILLed game server"
+    assert not sock.parent.exists()  # its private socket directory is removed too
+
+
+async def test_a_restart_keeps_the_local_leaderboard(
+    embedded: Any, recognizable: dict[str, Any], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = {"DOODLE_DATA_DIR": str(data)}
+    prompts = sorted(recognizable)
+    server = await embedded("s1", prompts, env)
+    redis_pid, sock = redis_server_of(server)
+    ada = await GameClient.connect(server.ws_url)
+    try:
+        await ada.join("ada", room=await new_room(server))
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
+        await ada.send({"type": "start"})
+        await play_round([ada], recognizable, 1)
+        await ada.wait("game_ended")
+        before = await leaderboard(server)
+        assert before and before["ada"] > 0
+    finally:
+        await ada.close()
+        server.proc.send_signal(signal.SIGKILL)  # the worst case: no graceful stop at all
+        server.proc.wait()
+    assert wait_exit(redis_pid, 15)
+    assert (data / "redis" / "appendonly.aof").stat().st_size > 0
+    again = await embedded("s2", prompts, env)
+    assert redis_server_of(again)[1] == sock  # the same data directory
+    assert await leaderboard(again) == before
+    again.proc.terminate()
+    assert again.proc.wait(timeout=30) == 0
+
+
+def _half_sent(port: int, data: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    if data:
+        s.sendall(data)
+    return s
+
+
+def _closed_by_server(s: socket.socket, within: float) -> bool:
+    """Whether the server closes ``s`` (EOF, no response) within ``within`` seconds."""
+    s.settimeout(within)
+    try:
+        return s.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+@pytest.fixture
+async def short_timeouts(settings: Settings, tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    env = {"DOODLE_JOIN_TIMEOUT_SECONDS": "1", "DOODLE_HEADER_TIMEOUT_SECONDS": "1"}
+    server = await start_server(settings, [], tmp_path / "server.log", env, soft_nofile=256)
+    yield server
+    server.proc.kill()
+    server.proc.wait()
+
+
+async def test_idle_and_half_open_connections_are_closed(short_timeouts: ServerProcess) -> None:
+    server = short_timeouts
+    # the open-files limit is raised to the hard limit at start-up
+    soft, hard = open_files_limit(server.proc.pid)
+    assert soft == hard
+
+    # half-sent HTTP requests (a WebSocket upgrade cut short, nothing at all) are closed
+    loop = asyncio.get_running_loop()
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    stalled = [_half_sent(server.port, upgrade), _half_sent(server.port, b"")]
+    try:
+        for s in stalled:
+            assert await loop.run_in_executor(None, _closed_by_server, s, 20)
+    finally:
+        for s in stalled:
+            s.close()
+
+    # a WebSocket that never joins is closed with 4005; one that joined stays open
+    idle = await GameClient.connect(server.ws_url)
+    player = await GameClient.connect(server.ws_url)
+    try:
+        await idle.send({"type": "ping"})  # pings do not count as joining
+        await player.join("ada")
+        assert await asyncio.wait_for(idle.closed, 20) == 4005
+        player.mark("after")
+        await player.send({"type": "ping"})
+        await player.wait("pong", cursor="after")
+        assert not player.closed.done()
+    finally:
+        await idle.close()
+        await player.close()

@@ -1,0 +1,241 @@
+"""The per-tick owner (game_server/owner.py) driven tick by tick: real Redis, the shipped model, no
+sockets (the events this process's sockets would get are collected as they are handed over)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from game_server import protocol
+from game_server.clock import Clock
+from game_server.config import Settings
+from game_server.frames import Event, Frame
+from game_server.inference import InferenceRunner
+from game_server.owner import Owners
+from game_server.rules import Room
+from game_server.store import Store
+from model import drawing_to_image
+
+PROC = "proc0"
+
+
+class CountingStore(Store):
+    """The real store, counting the persist scripts it runs."""
+
+    persists = 0
+
+    async def persist(self, *args: Any, **kwargs: Any) -> None:
+        self.persists += 1
+        await super().persist(*args, **kwargs)
+
+
+@pytest.fixture
+async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owners]:
+    assert game_settings.redis_url is not None
+    client = aioredis.Redis.from_url(game_settings.redis_url, decode_responses=True)
+    store = CountingStore(client, game_settings)
+    await store.heartbeat(PROC, 600_000)  # this "process" is alive: its sockets stay seated
+    runner = InferenceRunner(classifier)
+    delivered: list[tuple[str, Event]] = []
+    o = Owners(
+        game_settings,
+        store,
+        Clock(),
+        runner,
+        PROC,
+        lambda: [],
+        lambda code, events: delivered.extend((code, e) for e in events),
+    )
+    o.delivered = delivered  # type: ignore[attr-defined]
+    yield o
+    await o.close()
+    await runner.close()
+    await client.aclose()
+
+
+async def new_room(owners: Owners, code: str) -> None:
+    room = Room(code, owners.settings, owners.runner.labels)
+    assert await owners.store.create_room(code, room.to_dict())
+    await owners.ensure(code)
+    assert owners.local(code) is not None
+
+
+def submit(owners: Owners, code: str, conn: str, msg: protocol.RoomMessage) -> None:
+    actor = owners.local(code)
+    assert actor is not None
+    actor.submit(protocol.Command(conn, owners.clock.now_ms(), msg))
+
+
+def events(owners: Owners, code: str) -> list[Event]:
+    delivered: list[tuple[str, Event]] = owners.delivered  # type: ignore[attr-defined]
+    got = [e for c, e in delivered if c == code]
+    delivered[:] = [(c, e) for c, e in delivered if c != code]
+    return got
+
+
+async def started_game(owners: Owners, code: str) -> None:
+    """ada (host) and bob seated, a round running."""
+    submit(owners, code, f"{PROC}:1", protocol.Join(name="ada"))
+    submit(owners, code, f"{PROC}:2", protocol.Join(name="bob"))
+    submit(owners, code, f"{PROC}:1", protocol.Start())
+    await owners.tick()
+    kinds = [h["kind"] for h, _ in events(owners, code)]
+    assert kinds.count("welcome") == 2 and "round_started" in kinds
+
+
+async def test_many_updates_in_one_tick_make_one_frame_one_persist_one_model_call(
+    owners: Owners, recognizable: dict[str, Any]
+) -> None:
+    codes = ["TICKAAAA", "TICKBBBB"]
+    for code in codes:
+        await new_room(owners, code)
+        await started_game(owners, code)
+    store = owners.store
+    assert isinstance(store, CountingStore)
+    state_before = {c: await store.redis.get(store.room_key(c, "state")) for c in codes}
+    persists, batches = store.persists, owners.runner.batches
+
+    # one tick's worth of input: 12 updates of ada and 3 of bob, in both rooms
+    drawing = next(iter(recognizable.values()))[0]
+    ada_points = [p for stroke in drawing[:1] for p in stroke][:12]
+    for code in codes:
+        for i, point in enumerate(ada_points):
+            submit(owners, code, f"{PROC}:1", protocol.Points(i + 1, 0, (tuple(point),)))
+        for i in range(3):
+            submit(owners, code, f"{PROC}:2", protocol.Points(i + 1, 0, ((i, i, i),)))
+    await owners.tick()
+
+    assert store.persists == persists + 2  # one per room
+    assert owners.runner.batches == batches + 1  # ONE model call for both rooms
+    for code in codes:
+        got = events(owners, code)
+        assert [h["kind"] for h, _ in got] == ["frame"]  # one frame for the whole tick
+        frame = got[0][1]
+        assert isinstance(frame, Frame)
+        full = json.loads(frame.text_for(None) or "")
+        assert [op["points"] for op in full["ink"]["p1"]] == [[list(p)] for p in ada_points]
+        assert len(full["ink"]["p2"]) == 3
+        assert full["guesses"]["p1"]["seq"] == 12 and full["guesses"]["p2"]["seq"] == 3
+        assert len(full["guesses"]["p1"]["guesses"]) == 3
+        # each socket's frame leaves its own player's ink out, and keeps every guess
+        for me, other in (("p1", "p2"), ("p2", "p1")):
+            mine = json.loads(frame.text_for(me) or "")
+            assert list(mine["ink"]) == [other]
+            assert mine["guesses"] == full["guesses"]
+        # the ink went to the ink log; the room state was not rewritten for ink and guesses
+        assert await store.redis.llen(store.room_key(code, "ink")) == 15
+        assert await store.redis.get(store.room_key(code, "state")) == state_before[code]
+
+    # an idle tick does nothing at all
+    await owners.tick()
+    assert store.persists == persists + 2
+    assert owners.runner.batches == batches + 1
+
+
+async def test_a_refused_update_splits_the_frame_in_order(owners: Owners) -> None:
+    code = "TICKCCCC"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0),)))
+    submit(owners, code, f"{PROC}:2", protocol.Points(1, 5, ((1, 1, 0),)))  # bad stroke
+    submit(owners, code, f"{PROC}:1", protocol.Points(2, 0, ((2, 2, 5),)))
+    await owners.tick()
+    got = events(owners, code)
+    assert [h["kind"] for h, _ in got] == ["frame", "error", "frame"]
+    assert got[1][0]["to"] == f"{PROC}:2"
+    first, last = got[0][1], got[2][1]
+    assert isinstance(first, Frame) and isinstance(last, Frame)
+    assert json.loads(first.text_for(None) or "") == {
+        "type": "frame",
+        "ink": {"p1": [{"op": "points", "stroke": 0, "points": [[1, 1, 0]]}]},
+    }
+    second = json.loads(last.text_for(None) or "")
+    assert second["ink"] == {"p1": [{"op": "points", "stroke": 0, "points": [[2, 2, 5]]}]}
+    assert list(second["guesses"]) == ["p1"] and second["guesses"]["p1"]["seq"] == 2
+
+
+async def test_a_new_owner_rebuilds_drawings_and_seq_from_the_ink_log(owners: Owners) -> None:
+    code = "TICKDDDD"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    submit(owners, code, f"{PROC}:1", protocol.Points(4, 0, ((1, 1, 0), (5, 5, 9))))
+    submit(owners, code, f"{PROC}:1", protocol.Undo(5))
+    submit(owners, code, f"{PROC}:1", protocol.Points(6, 0, ((7, 7, 20),)))
+    await owners.tick()
+    actor = owners.local(code)
+    assert actor is not None
+    ada = actor.room.players["p1"]
+    loaded = await owners.store.load_room(code)
+    assert loaded is not None
+    state, _, ink = loaded
+    room = Room.from_dict(state, owners.settings, owners.runner.labels)
+    room.replay_ink(ink)
+    again = room.players["p1"]
+    assert (again.strokes, again.seq, again.last_update_at) == (
+        [[[7, 7, 20]]],
+        6,
+        ada.last_update_at,
+    )
+    assert again.strokes == ada.strokes
+    # the AI's view of the drawing followed the same ops
+    expected = drawing_to_image([[[p[0] for p in s], [p[1] for p in s]] for s in ada.strokes])
+    assert (actor.sketches["p1"].image() == expected).all()
+
+
+async def test_a_room_taken_over_ticks_without_waiting_for_input(owners: Owners) -> None:
+    code = "TICKEEEE"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0), (9, 9, 5))))
+    await owners.tick()
+    actor = owners.local(code)
+    assert actor is not None
+    await owners.dropped(actor, release=True)  # the owner goes away between two ticks
+
+    # another process claims the room; nobody sends anything: its first tick still runs
+    frames: asyncio.Queue[Frame] = asyncio.Queue()
+
+    def deliver(_code: str, events: list[Event]) -> None:
+        for _, payload in events:
+            if isinstance(payload, Frame):
+                frames.put_nowait(payload)
+
+    other = Owners(
+        owners.settings, owners.store, owners.clock, owners.runner, "proc1", lambda: [], deliver
+    )
+    other.start()
+    try:
+        await other.ensure(code)
+        frame = await asyncio.wait_for(frames.get(), 30)
+        # the new owner refreshed the AI's guess on ada's drawing as stored
+        assert frame.guess_seq("p1") == 1
+    finally:
+        await other.close()
+
+
+async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) -> None:
+    code = "TICKFFFF"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    await owners.dropped(actor, release=True)
+    other = Owners(
+        owners.settings, owners.store, owners.clock, owners.runner, "proc1", list, lambda c, e: None
+    )
+    other.start()
+    await other.ensure(code)
+    # the process shuts down right after its sockets closed: their disconnects are not lost
+    actor = other.local(code)
+    assert actor is not None
+    actor.submit(protocol.Command(f"{PROC}:2", other.clock.now_ms(), protocol.Disconnect()))
+    await other.close()
+    loaded = await owners.store.load_room(code)
+    assert loaded is not None
+    bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
+    assert bob["conn"] is None and bob["disconnected_at"] is not None

@@ -223,7 +223,6 @@ def start_server(
     log: Path | None = None,
     *,
     timeout: float = 60.0,
-    args: tuple[str, ...] = (),
     wrapper: tuple[str, ...] = (),
 ) -> ServerProcess:
     """``python -m game_server --host 127.0.0.1 --port <free>`` with :func:`server_env`
@@ -234,14 +233,22 @@ def start_server(
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"game-server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*wrapper, sys.executable, "-m", "game_server", "--host", "127.0.0.1",
-             "--port", str(port), *args],
+            [
+                *wrapper,
+                sys.executable,
+                "-m",
+                "game_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=REPO,
             env=server_env(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C of the caller does not reach it: stop() does
-        )  # fmt: skip
+        )
     server = ServerProcess(proc, port, log)
     try:
         server.wait_ready(timeout)
@@ -253,10 +260,10 @@ def start_server(
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str | None] | None = None, log: Path | None = None, **kwargs: Any
+    env: Mapping[str, str | None] | None = None, log: Path | None = None, timeout: float = 60.0
 ) -> Iterator[ServerProcess]:
     """:func:`start_server`, stopped on exit."""
-    server = start_server(env, log, **kwargs)
+    server = start_server(env, log, timeout=timeout)
     try:
         yield server
     finally:

@@ -27,18 +27,28 @@ if TYPE_CHECKING:
 
 RECOGNITION_CONFIDENCE = 0.30  # the server's default DOODLE_RECOGNITION_CONFIDENCE
 _TYPE_RE = re.compile(r'"type"\s*:\s*"([a-z_]+)"')
+_PLAYER_RE = re.compile(r'"player_id"\s*:\s*"([^"]*)"')
 # the first "guesses" key of a frame is the frame's own: ink ops never contain that string
 _FRAME_GUESSES_RE = re.compile(r'"guesses"\s*:\s*')
 _DECODER = json.JSONDecoder()
 
 
-def frame_guesses(raw: str) -> dict[str, Any]:
-    """``frame.guesses`` (player id -> ``{"seq", "guesses"}``), decoded without the ink."""
-    m = _FRAME_GUESSES_RE.search(raw)
+def key_pattern(player_id: str) -> re.Pattern[str]:
+    """Where ``"player_id":`` stands as a key (a guess's labels and numbers are never keys)."""
+    return re.compile(rf'"{re.escape(player_id)}"\s*:\s*')
+
+
+def frame_guess(raw: str, key: re.Pattern[str]) -> dict[str, Any] | None:
+    """``frame.guesses[player]`` (``{"seq", "guesses"}``; ``key``: :func:`key_pattern` of the
+    player), decoded alone: neither the ink nor the other players' guesses are parsed."""
+    section = _FRAME_GUESSES_RE.search(raw)
+    if section is None:
+        return None
+    m = key.search(raw, section.end())
     if m is None:
-        return {}
+        return None
     value, _ = _DECODER.raw_decode(raw, m.end())
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else None  # a list: the player's ink after it
 
 
 class Player:
@@ -50,6 +60,7 @@ class Player:
         self.room_size = room_size
         self.ws: Any = None
         self.player_id: str | None = None
+        self.key: re.Pattern[str] | None = None  # of player_id in a frame's guesses
         self.seq = 0
         self.pending: deque[tuple[int, float]] = deque()
         self.draw_task: asyncio.Task[None] | None = None
@@ -167,8 +178,12 @@ class Player:
         kind = m.group(1) if m else None
         if kind == "ink":  # the bulk of the traffic: nothing to do with it
             return
-        if kind == "frame":
-            mine = frame_guesses(raw).get(self.player_id or "")
+        if kind == "guess":  # most are for the other players of the room: not decoded
+            m = _PLAYER_RE.search(raw)
+            if m is not None and m.group(1) != self.player_id:
+                return
+        elif kind == "frame":
+            mine = frame_guess(raw, self.key) if self.key is not None else None
             if mine:
                 self.on_guess(mine.get("seq", -1), mine.get("guesses") or [], now)
             return
@@ -179,6 +194,7 @@ class Player:
                 self.on_guess(msg.get("seq", -1), msg.get("guesses") or [], now)
         elif kind == "welcome":
             self.player_id = msg["player_id"]
+            self.key = key_pattern(msg["player_id"])
             if self.welcomed is not None:
                 self.welcomed.set()  # the next player may join (the host joins first)
             snap = msg.get("snapshot") or {}

@@ -42,9 +42,11 @@ def check_loopback(url: str) -> tuple[str, int]:
     return host, parts.port or (443 if parts.scheme == "wss" else 80)
 
 
-# the spawned server: embedded Redis, limits sized for players who all connect from 127.0.0.1
+# the spawned server: its own fresh embedded Redis that keeps nothing (no AOF, no lock shared with
+# another local server), limits sized for players who all connect from 127.0.0.1
 SPAWN_ENV: dict[str, str | None] = {
     "REDIS_URL": None,
+    "DOODLE_DATA_DIR": "",
     "DOODLE_LOG_LEVEL": "warning",
     "DOODLE_MAX_CONNECTIONS_PER_IP": "100000",
     "DOODLE_JOIN_ATTEMPTS_PER_MINUTE": "100000",

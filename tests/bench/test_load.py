@@ -6,11 +6,14 @@ non-loopback addresses."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from bench.load import cli, clients, player, server, stats, sweep
@@ -62,14 +65,20 @@ def test_two_saved_sweeps_are_plotted_side_by_side(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_frame_guesses_are_read_without_the_ink() -> None:
-    guesses = {"p2": {"seq": 7, "guesses": [{"label": "cat", "p": 0.81}]}}
-    ink = {"p1": [{"op": "points", "stroke": 0, "points": [[1, 2, 3]]}, {"op": "clear"}]}
+def test_a_players_frame_guess_is_read_alone() -> None:
+    top = [{"label": "p2", "p": 0.81}]  # a label that looks like a player id is not a key
+    guesses = {"p2": {"seq": 7, "guesses": top}, "p3": {"seq": 9, "guesses": top}}
+    ink = {"p2": [{"op": "points", "stroke": 0, "points": [[1, 2, 3]]}, {"op": "clear"}]}
     compact = json.dumps({"type": "frame", "ink": ink, "guesses": guesses}, separators=(",", ":"))
     spaced = json.dumps({"type": "frame", "guesses": guesses, "ink": ink}, indent=1)
-    assert player.frame_guesses(compact) == guesses
-    assert player.frame_guesses(spaced) == guesses
-    assert player.frame_guesses(json.dumps({"type": "frame", "ink": ink})) == {}
+    for raw in (compact, spaced):
+        assert player.frame_guess(raw, player.key_pattern("p3")) == guesses["p3"]
+        assert player.frame_guess(raw, player.key_pattern("p2")) == guesses["p2"]
+        assert player.frame_guess(raw, player.key_pattern("p4")) is None
+    only_ink = json.dumps({"type": "frame", "ink": ink})
+    assert player.frame_guess(only_ink, player.key_pattern("p2")) is None
+    ink_after = json.dumps({"type": "frame", "guesses": {"p3": guesses["p3"]}, "ink": ink})
+    assert player.frame_guess(ink_after, player.key_pattern("p2")) is None  # p2's ink, no guess
 
 
 def test_stats_of_client_processes_add_up() -> None:
@@ -129,6 +138,7 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
     run = _client_run()
     me = player.Player(run, "ROOM", 0, host=False, room_size=2)
     me.player_id, me.prompt, me.attempt_open = "p1", "cat", True
+    me.key = player.key_pattern("p1")
     me.pending.extend([(6, 10.0), (7, 10.5), (8, 11.0)])
     top = [{"label": "cat", "p": 0.9}]
     other = {"type": "guess", "player_id": "p2", "seq": 99, "guesses": top}
@@ -146,3 +156,28 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
     assert list(me.pending) == [(8, 11.0)]
     assert run.stats.guesses == 1  # p2's guess is not counted for p1
     assert me.attempt_hit  # capacity mode: the top guess is the prompt
+
+
+def test_a_terminated_run_stops_its_server() -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process is left."""
+    cmd = [
+        sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
+        "--duration", "120", "--warmup", "0", "--capacity",
+    ]  # fmt: skip
+    bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        me = psutil.Process(bench.pid)
+        servers: list[psutil.Process] = []
+        deadline = time.monotonic() + 60
+        while not servers and bench.poll() is None and time.monotonic() < deadline:
+            servers = [p for p in me.children() if "game_server" in " ".join(p.cmdline())]
+            time.sleep(0.05)  # polling for a child process to appear (bounded)
+        assert servers, "bench.load started no server"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()

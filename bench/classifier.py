@@ -1,9 +1,9 @@
 """The classifier the benchmarks time: the shipped artifact through ``model.load_classifier``.
 
-Until an artifact exists (or with ``--stand-in``) a stand-in with random weights is built
-with the model package's own architecture and numpy forward pass (``model.Classifier``,
-``MLPConfig(hidden=...)``), so the timings stay representative; every report says which
-one was measured (``model`` field).
+With ``--stand-in`` (or if the artifact fails to load) a stand-in with random weights is
+built with the model package's own architecture and numpy forward pass
+(``model.Classifier``, ``MLPConfig(hidden=...)``); every report says which one was measured
+(``model`` field).
 """
 
 from __future__ import annotations

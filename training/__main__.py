@@ -68,7 +68,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--arch", choices=["mlp", "cnn"], default=d.arch, help="cnn: a teacher (never shipped)"
     )
     p.add_argument("--init", default=None, help="artifact to start from (fine-tuning)")
-    p.add_argument("--teacher", default=None, help="teacher checkpoint (.pt) to distill from")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="distill from: a CNN checkpoint (.pt) or comma-separated artifacts (an ensemble)",
+    )
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--partial-prob", type=float, default=d.partial_prob)

@@ -67,8 +67,10 @@ def update_prefixes(
 
 
 def other_categories(labels: Sequence[str]) -> list[str]:
-    """Every category of the data outside ``labels`` (drawings the model never trained on)."""
-    return sorted(set(load_categories()["categories"]) - set(labels))
+    """The categories outside the game vocabulary and ``labels``: drawings no model of the
+    game trained on."""
+    cats = load_categories()["categories"]
+    return sorted(c for c, info in cats.items() if not info.get("vocabulary") and c not in labels)
 
 
 def heldout_drawings(categories: Sequence[str], splits: Sequence[Split]) -> list[StrokeDrawing]:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.artifact import load_artifact, save_artifact
+from model.classifier import load_classifier
 from model.network import MLPConfig, build_mlp
 from model.raster import RASTER_VERSION
 from training.augment import ImageAug, StrokeAug, augment_images
@@ -246,14 +247,30 @@ def teacher_targets(
     cfg: TrainConfig, x: npt.NDArray[np.uint8], labels: list[str]
 ) -> torch.Tensor | None:
     """The teacher's softened probabilities (temperature ``distill_temperature``) for every
-    training image (offline distillation: the student sees augmented versions of them)."""
+    training image (offline distillation: the student sees augmented versions of them).
+    ``teacher``: a CNN checkpoint (``.pt``) or comma-separated models whose softened
+    probabilities are averaged (an ensemble; MLP artifacts are read as artifacts)."""
     if not cfg.teacher:
         return None
-    teacher, teacher_labels = load_teacher(Path(cfg.teacher))
-    if teacher_labels != labels:
-        raise ValueError("the teacher was trained on other labels")
-    logits = evaluate_logits(teacher, x)
-    return torch.softmax(torch.from_numpy(logits) / cfg.distill_temperature, dim=1).half()
+    t = cfg.distill_temperature
+    probs = []
+    for path in cfg.teacher.split(","):
+        if path.endswith(".pt"):
+            teacher, teacher_labels = load_teacher(Path(path))
+            logits = torch.from_numpy(evaluate_logits(teacher, x))
+        else:  # an MLP artifact, as a member of an ensemble
+            clf = load_classifier(path)
+            teacher_labels = clf.labels
+            logits = torch.cat(
+                [
+                    torch.from_numpy(clf.logits_from_images(x[i : i + 8192]))
+                    for i in range(0, len(x), 8192)
+                ]
+            )
+        if teacher_labels != labels:
+            raise ValueError(f"the teacher {path} was trained on other labels")
+        probs.append(torch.softmax(logits / t, dim=1))
+    return torch.stack(probs).mean(dim=0).half()
 
 
 def _train_epoch(

@@ -20,7 +20,7 @@ from training.data import (
     timed_strokes,
     vocabulary,
 )
-from training.train import TrainConfig, _sampling_weights, train
+from training.train import TrainConfig, _network, _sampling_weights, train
 
 CLASSES = ["rainbow", "eye", "bicycle", "penguin"]  # bitmaps+strokes, stroke-rich, stretched
 
@@ -214,3 +214,28 @@ def test_cli_train_then_evaluate(tmp_path: Path) -> None:
     meta = json.loads(out.with_suffix(".json").read_text())
     assert "test" in meta["metrics"]  # evaluate records test metrics in the metadata
     load_classifier(out.with_suffix(".json"))  # metadata update keeps the artifact valid
+
+
+def test_teacher_distillation_and_fine_tuning(corpus: Corpus, tmp_path: Path) -> None:
+    quick = dict(epochs=1, samples_per_epoch=1024, aug_variants=0)
+    teacher = train(
+        _tiny_cfg(arch="cnn", **quick), out=tmp_path / "t", corpus=corpus, progress=False
+    )
+    assert (tmp_path / "t.pt").is_file() and 0 <= teacher["metrics"]["test"]["top1"] <= 1
+    plain = train(_tiny_cfg(**quick), out=tmp_path / "p", corpus=corpus, progress=False)
+    student = train(
+        _tiny_cfg(teacher=str(tmp_path / "t.pt"), **quick), corpus=corpus, progress=False
+    )
+    # same seed and batches: only the teacher's soft targets differ
+    assert not np.array_equal(plain["tensors"]["out.weight"], student["tensors"]["out.weight"])
+    # an ensemble of artifacts is a teacher too
+    train(
+        _tiny_cfg(teacher=f"{tmp_path / 'p.json'},{tmp_path / 't.pt'}", **quick),
+        corpus=corpus,
+        progress=False,
+    )
+    # --init starts from an artifact's weights
+    net, _ = _network(_tiny_cfg(init=str(tmp_path / "p.json")), len(CLASSES))
+    state = net.state_dict()
+    for k, v in plain["tensors"].items():
+        np.testing.assert_allclose(state[k].numpy(), v.astype(np.float32), rtol=1e-3, atol=1e-3)

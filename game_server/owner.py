@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -268,6 +268,8 @@ class RoomActor:
                 return room.disconnect(now, conn)
             if kind == "resync":
                 return room.resync(now, conn)
+            if kind == "reattach":
+                return room.reattach(now, conn, cmd["token"])
             if kind == "leave":
                 return room.leave(now, conn)
             if kind == "settings":
@@ -372,6 +374,7 @@ class Owners:
         runner: InferenceRunner,
         proc_id: str,
         rooms_wanted: Callable[[], list[str]],
+        heartbeat: Callable[[], Awaitable[None]],
         events_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
@@ -381,6 +384,8 @@ class Owners:
         self.proc_id = proc_id
         self.rooms_wanted = rooms_wanted
         self.events_ready = events_ready
+        # liveness.Liveness.beat: also re-announces our sockets after a lapse
+        self.heartbeat = heartbeat
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -403,7 +408,7 @@ class Owners:
         while True:
             await asyncio.sleep(period)
             try:
-                await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
+                await self.heartbeat()
                 for code in self.rooms_wanted():
                     await self.ensure(code)
             except asyncio.CancelledError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -47,6 +48,7 @@ class Connection:
         self.room: str | None = None
         self._resyncs: set[asyncio.Task[None]] = set()
         self.player_id: str | None = None
+        self.resume_token: str | None = None
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
             maxsize=node.settings.send_queue_size
         )
@@ -82,8 +84,6 @@ class Connection:
         self._enqueue(text, header.get("close"))
 
     def _count_error(self, text: str | None) -> None:
-        import json
-
         try:
             self.metrics.refused(str(json.loads(text or "{}").get("code", "internal")))
         except (ValueError, AttributeError):
@@ -116,8 +116,6 @@ class Connection:
             self._closing = True
 
     def send(self, msg: dict[str, Any]) -> None:
-        import json
-
         if msg.get("type") == "error":
             self.metrics.refused(str(msg.get("code")))
         self._enqueue(json.dumps(msg, separators=(",", ":")))
@@ -233,9 +231,19 @@ class Connection:
         await self._command(self.room, cmd)
 
     async def _command(self, code: str, cmd: dict[str, Any]) -> None:
+        await self.node.liveness.ensure()  # after a pause: our reattach goes out first
+        await self._send_command(code, cmd)
+
+    async def _send_command(self, code: str, cmd: dict[str, Any]) -> None:
         cmd["conn"] = self.conn_id
         cmd["at"] = self.node.clock.now_ms()
         await self.node.store.send_command(code, cmd)
+
+    async def reattach(self) -> None:
+        """Called by liveness after our heartbeat lapsed: the owner may have taken this socket
+        for dead; re-announce its seat (a no-op for the owner if it still holds it)."""
+        if self.room is not None and self.resume_token is not None:
+            await self._send_command(self.room, {"k": "reattach", "token": self.resume_token})
 
     # ------------------------------------------------------------------ joining
 
@@ -299,12 +307,11 @@ class Connection:
             raise
         if header.get("kind") == "welcome":
             self.player_id = header["player_id"]
+            self.resume_token = json.loads(text or "{}").get("resume_token")
             logging_setup.bind(room=code, player=self.player_id)
             log.info("joined room %s as %s", code, self.player_id)
             self._enqueue(text, header.get("close"))
             return
-        import json
-
         err = json.loads(text) if text else {}
         await self._leave_room(code, disconnect=False)
         raise ProtocolError(err.get("code", "internal"), err.get("message", "join failed"), "join")
@@ -317,6 +324,7 @@ class Connection:
         if self.room == code:
             self.room = None
             self.player_id = None
+            self.resume_token = None
 
     async def _cleanup(self) -> None:
         if self.room is not None:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,3 +304,93 @@ async def test_per_address_limits_are_global_and_idle_sockets_go_first(
     finally:
         for client in clients:
             await client.close()
+
+
+async def paused(server: ServerProcess, until: Awaitable[Any]) -> None:
+    """SIGSTOP ``server`` until ``until`` is done (bounded), then SIGCONT it, whatever happens."""
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.wait_for(until, 30)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+
+
+def refused(client: GameClient, code: str) -> list[dict[str, Any]]:
+    return [e for e in client.find("error") if e["code"] == code]
+
+
+async def test_a_paused_process_gets_its_players_seats_back(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room, bob plays on b
+        await bob.join("bob", room=code)
+        assert await lease_of(settings, code) == f"{a.proc_id} 1"
+        await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)
+        score_1 = (await bob.wait("round_ended", round=1, cursor="s"))["scores"][bob.player_id]
+        assert score_1 > 0
+
+        drawing = recognizable[(await bob.wait("round_started", round=2))["prompt"]][0]
+        bob.mark("r2")
+        await bob.settle(await bob.draw(drawing[:1]), "r2")
+        # b stops beating: the owner takes bob for gone; meanwhile bob draws on
+        gone = ada.wait("player_status", player_id=bob.player_id, connected=False)
+        await paused(b, asyncio.gather(gone, bob.draw(drawing[1:], first_stroke=1)))
+
+        # b is back: bob's still-open socket gets its seat back before his strokes are applied
+        await ada.wait("player_status", player_id=bob.player_id, connected=True)
+        again = await bob.wait("welcome")
+        assert again["player_id"] == bob.player_id
+        mine = next(p for p in again["snapshot"]["players"] if p["id"] == bob.player_id)
+        assert mine["score"] == score_1
+        rec = await ada.wait("recognized", player_id=bob.player_id)
+        assert rec["score"] == score_1 + rec["points"]
+        await ada.draw(drawing)
+        end = await ada.wait("round_ended", round=2)
+        mine = next(r for r in end["results"] if r["player_id"] == bob.player_id)
+        assert mine["recognized"] and mine["strokes"][0] == drawing[0]
+        assert not refused(bob, "not_joined") and not refused(bob, "bad_resume")
+    finally:
+        await ada.close()
+        await bob.close()
+
+
+async def test_a_paused_owner_gets_its_players_seats_back(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)
+        await bob.join("bob", room=code)
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
+        await ada.send({"type": "start"})
+        drawing = recognizable[(await ada.wait("round_started"))["prompt"]][0]
+        ada.mark("r1")
+        await ada.settle(await ada.draw(drawing[:1]), "r1")
+        # the owner stops past its lease: b takes the room over and takes ada for gone
+        gone = bob.wait("player_status", player_id=ada.player_id, connected=False)
+        await paused(a, asyncio.gather(gone, ada.draw(drawing[1:], first_stroke=1)))
+        owner = await lease_of(settings, code)
+        assert owner is not None and owner.split()[0] == b.proc_id
+
+        await bob.wait("player_status", player_id=ada.player_id, connected=True)
+        assert (await ada.wait("welcome"))["player_id"] == ada.player_id
+        rec = await bob.wait("recognized", player_id=ada.player_id)
+        await bob.draw(drawing)
+        end = await bob.wait("round_ended")
+        mine = next(r for r in end["results"] if r["player_id"] == ada.player_id)
+        assert mine["recognized"] and mine["points"] == rec["points"]
+        assert mine["strokes"][0] == drawing[0]
+        assert not refused(ada, "not_joined") and not refused(ada, "bad_resume")
+    finally:
+        await ada.close()
+        await bob.close()

@@ -200,6 +200,8 @@ class RoomActor:
                 if kind == "lost":
                     raise Fenced(self.code)
                 if kind == "cmd":
+                    if not _stream_after(value[0], cmd_id):
+                        continue  # already applied by _catch_up
                     cmd_id, cmd = value
                     effects += self._apply(now, cmd)
                 elif kind == "guess":
@@ -212,7 +214,10 @@ class RoomActor:
                 effects += await self._check_dead(now)
                 next_dead_check = now + DEAD_CHECK_MS
             if room.round_due(now):
-                effects += await self._end_round(now)
+                caught, cmd_id = await self._catch_up(now, cmd_id)
+                effects += caught
+                if room.round_due(now):
+                    effects += await self._end_round(now)
             effects += room.tick(now)
             if room.round_due(now):  # e.g. a new round nobody can draw in yet: not possible,
                 effects += await self._end_round(now)  # but keep the invariant explicit
@@ -221,6 +226,18 @@ class RoomActor:
                 log.info("room %s: abandoned, releasing ownership", self.code)
                 await self.owners.dropped(self, release=True)
                 return
+
+    async def _catch_up(self, now: int, after: str) -> tuple[list[Effect], str]:
+        """Apply every command already in the room's stream after ``after`` before a round
+        ends: they arrived (``at``) before ``now``, maybe before the deadline, and must count —
+        e.g. for a new owner taking over after the deadline, whose reader has not read them
+        yet. Returns their effects and the id of the last one."""
+        effects: list[Effect] = []
+        while entries := await self.store.read_commands(self.code, after, block_ms=None):
+            for msg_id, cmd in entries:
+                after = msg_id
+                effects += self._apply(now, cmd)
+        return effects, after
 
     def _timeout(self, next_dead_check: int) -> float:
         wake = self.room.next_wakeup()
@@ -355,6 +372,13 @@ class RoomActor:
             ),
             self._deliver_guess,
         )
+
+
+def _stream_after(a: str, b: str) -> bool:
+    """Whether stream id ``a`` comes after ``b`` (ids are ``<ms>-<seq>``)."""
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) > (int(bms), int(bseq or 0))
 
 
 def _dumps(obj: Any) -> str:

@@ -186,7 +186,7 @@ class Store:
         return str(msg_id)
 
     async def read_commands(
-        self, code: str, after: str, block_ms: int, count: int = 500
+        self, code: str, after: str, block_ms: int | None, count: int = 500
     ) -> list[tuple[str, dict[str, Any]]]:
         reply = await self.redis.xread(
             {self.room_key(code, "cmd"): after}, count=count, block=block_ms

@@ -394,3 +394,43 @@ async def test_a_paused_owner_gets_its_players_seats_back(
     finally:
         await ada.close()
         await bob.close()
+
+
+async def test_a_takeover_after_the_deadline_applies_the_strokes_sent_before_it(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    rc = aioredis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room
+        await bob.join("bob", room=code)
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 5})
+        await ada.send({"type": "start"})
+        started = await bob.wait("round_started")
+        shown = time.monotonic()
+        drawing = recognizable[started["prompt"]][0]
+        a.proc.send_signal(signal.SIGSTOP)  # the owner stops with the round running
+        try:
+            # its lease outlives the deadline by 0.8 s: the takeover lands after the deadline
+            left_ms = started["deadline"] - started["server_time"]
+            elapsed_ms = round((time.monotonic() - shown) * 1000)
+            lease = f"{settings.redis_prefix}room:{{{code}}}:lease"
+            assert await rc.pexpire(lease, left_ms - elapsed_ms + 800)
+            sent = await bob.draw(drawing)  # queued in the command stream before the deadline
+            assert sent > 0
+            end = await bob.wait("round_ended")  # ended by the new owner, process b
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        assert (await lease_of(settings, code) or "").split()[0] == b.proc_id
+        mine = next(r for r in end["results"] if r["player_id"] == bob.player_id)
+        assert mine["strokes"] == drawing  # every stroke that arrived in time counts
+        assert mine["recognized"], mine["guesses"]
+        assert mine["elapsed_ms"] < started["seconds"] * 1000
+        assert not refused(bob, "bad_phase")
+    finally:
+        await rc.aclose()
+        await ada.close()
+        await bob.close()

@@ -26,6 +26,8 @@ from game_server.protocol import ProtocolError, error_message
 log = logging.getLogger("game_server.ws")
 
 JOIN_TIMEOUT_S = 15.0
+RESYNC_RETRY_S = 0.2  # first pause between resync requests, doubled up to RESYNC_WAIT_S
+RESYNC_WAIT_S = 5.0  # how long a resync request waits for its snapshot before asking again
 
 
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -47,6 +49,7 @@ class Connection:
         self.conn_id = node.new_conn_id()
         self.room: str | None = None
         self._resyncs: set[asyncio.Task[None]] = set()
+        self._snapshot = asyncio.Event()  # a resync's snapshot arrived
         self.player_id: str | None = None
         self.resume_token: str | None = None
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
@@ -78,6 +81,8 @@ class Connection:
                 return
             if header.get("kind") == "error":
                 self._count_error(text)
+            elif header.get("kind") == "snapshot":
+                self._snapshot.set()
         elif self.player_id is None:
             return  # room events before our welcome are part of the welcome's snapshot
         self._guess_timer.on_event(header, text, self.player_id)
@@ -91,17 +96,26 @@ class Connection:
 
     def resync(self) -> None:
         """Called by the hub after a pub/sub reconnect: ask the owner for a snapshot."""
-        if self.room is None or self.player_id is None:
+        if self.room is None or self.player_id is None or self._resyncs:
             return
         task = asyncio.get_running_loop().create_task(self._resync(self.room))
         self._resyncs.add(task)
         task.add_done_callback(self._resyncs.discard)
 
     async def _resync(self, code: str) -> None:
-        try:
-            await self._command(code, {"k": "resync"})
-        except (RedisError, OSError):
-            log.warning("conn %s: resync request failed", self.conn_id)
+        """Ask until a snapshot arrives: just after Redis is back the request can fail (still
+        loading its data, stale connections) or find no owner yet."""
+        backoff = RESYNC_RETRY_S
+        while self.room == code:
+            self._snapshot.clear()
+            try:
+                await self._command(code, {"k": "resync"})
+                await asyncio.wait_for(self._snapshot.wait(), RESYNC_WAIT_S)
+                return
+            except (RedisError, OSError, TimeoutError):
+                log.warning("conn %s: resync request failed; retrying", self.conn_id)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESYNC_WAIT_S)
 
     def _enqueue(self, text: str | None, close: int | None = None) -> None:
         if self._closing:
@@ -327,6 +341,8 @@ class Connection:
             self.resume_token = None
 
     async def _cleanup(self) -> None:
+        for task in list(self._resyncs):
+            task.cancel()
         if self.room is not None:
             await self._leave_room(self.room, disconnect=True)
 

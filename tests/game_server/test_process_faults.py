@@ -9,16 +9,20 @@ import asyncio
 import os
 import re
 import select
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from game_server.config import Settings
+from game_server.redis_embedded import EmbeddedRedis
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round
 from tests.game_server.test_multiprocess import ServerProcess, leaderboard, new_room, start_server
@@ -198,3 +202,41 @@ async def test_idle_and_half_open_connections_are_closed(short_timeouts: ServerP
     finally:
         await idle.close()
         await player.close()
+
+
+async def denied_xadds(admin: aioredis.Redis) -> int:
+    """How many XADDs Redis refused (ACL LOG groups equal refusals, with a count)."""
+    return sum(int(e["count"]) for e in await admin.acl_log() if e["object"] == "xadd")
+
+
+async def test_a_resync_is_retried_until_the_socket_has_its_snapshot(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The pub/sub connection drops (as in a Redis restart); the resync requests of the sockets
+    fail at first (XADD refused, as while Redis still loads its data): they are retried."""
+    directory = tempfile.mkdtemp(prefix="dr-")  # short: unix socket paths are limited
+    own = EmbeddedRedis(directory=directory).start()
+    admin = aioredis.Redis.from_url(own.url, decode_responses=True)
+    server = await start_server(replace(settings, redis_url=own.url), [], tmp_path / "s.log")
+    players = [await GameClient.connect(server.ws_url) for _ in range(3)]
+    try:
+        code = await new_room(server)
+        for i, p in enumerate(players):
+            await p.join(f"p{i}", room=code)
+        await admin.execute_command("ACL", "SETUSER", "default", "-xadd")
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        async with asyncio.timeout(30):
+            while await denied_xadds(admin) < len(players):  # noqa: ASYNC110 - Redis's log
+                await asyncio.sleep(0.05)  # bounded by the timeout
+        await admin.execute_command("ACL", "SETUSER", "default", "+xadd")
+        for p in players:
+            snap = (await p.wait("snapshot", within=30))["snapshot"]
+            assert {q["id"] for q in snap["players"]} == {q.player_id for q in players}
+    finally:
+        for p in players:
+            await p.close()
+        server.proc.kill()
+        server.proc.wait()
+        await admin.aclose()
+        own.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -281,8 +281,7 @@ class Connection:
                 await self._quickplay(msg)
         finally:
             self._join_reply = None
-            self._not_joining = asyncio.Event()  # cleared while a join is in flight
-        self._not_joining.set()
+            self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
         store = self.node.store

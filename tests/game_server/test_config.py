@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from game_server.config import ConfigError, Settings
@@ -45,3 +47,16 @@ def test_overrides_must_name_real_settings() -> None:
     assert Settings.from_env({}, port=1234).port == 1234
     with pytest.raises(ConfigError):
         Settings.from_env({}, no_such_setting=1)
+
+
+def test_the_embedded_redis_data_dir_is_per_user_by_default() -> None:
+    home = Settings.from_env({"HOME": "/home/ada"}).data_dir
+    assert home == Path("/home/ada/.local/share/doodle-arena")
+    xdg = Settings.from_env({"HOME": "/home/ada", "XDG_DATA_HOME": "/data"}).data_dir
+    assert xdg == Path("/data/doodle-arena")
+    assert Settings.from_env({"DOODLE_DATA_DIR": "/srv/d"}).data_dir == Path("/srv/d")
+    assert Settings.from_env({"HOME": "/home/ada", "DOODLE_DATA_DIR": ""}).data_dir is None
+    timeouts = Settings.from_env(
+        {"DOODLE_JOIN_TIMEOUT_SECONDS": "3", "DOODLE_HEADER_TIMEOUT_SECONDS": "2.5"}
+    )
+    assert (timeouts.join_timeout_seconds, timeouts.header_timeout_seconds) == (3.0, 2.5)

@@ -190,18 +190,21 @@ async def test_idle_and_half_open_connections_are_closed(short_timeouts: ServerP
 
     # a WebSocket that never joins is closed with 4005; one that joined stays open
     idle = await GameClient.connect(server.ws_url)
+    failed = await GameClient.connect(server.ws_url)
     player = await GameClient.connect(server.ws_url)
     try:
         await idle.send({"type": "ping"})  # pings do not count as joining
+        assert (await failed.join_or_error("eve", room="ABCDEFGH"))["code"] == "room_not_found"
         await player.join("ada")
         assert await asyncio.wait_for(idle.closed, 20) == 4005
+        assert await asyncio.wait_for(failed.closed, 20) == 4005
         player.mark("after")
         await player.send({"type": "ping"})
         await player.wait("pong", cursor="after")
         assert not player.closed.done()
     finally:
-        await idle.close()
-        await player.close()
+        for client in (idle, failed, player):
+            await client.close()
 
 
 async def denied_xadds(admin: aioredis.Redis) -> int:

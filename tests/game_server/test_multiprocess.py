@@ -339,6 +339,7 @@ async def test_a_paused_process_gets_its_players_seats_back(
         assert score_1 > 0
 
         drawing = recognizable[(await bob.wait("round_started", round=2))["prompt"]][0]
+        await ada.wait("round_started", round=2, cursor="r2")
         bob.mark("r2")
         await bob.settle(await bob.draw(drawing[:1]), "r2")
         # b stops beating: the owner takes bob for gone; meanwhile bob draws on
@@ -351,7 +352,8 @@ async def test_a_paused_process_gets_its_players_seats_back(
         again = await bob.wait("welcome")
         assert again["player_id"] == bob.player_id
         seat = next(p for p in again["snapshot"]["players"] if p["id"] == bob.player_id)
-        rec = await ada.wait("recognized", player_id=bob.player_id)  # before or after the pause
+        # recognized before or after the pause
+        rec = await ada.wait("recognized", player_id=bob.player_id, cursor="r2")
         assert rec["score"] == score_1 + rec["points"]
         assert seat["score"] in (score_1, rec["score"])  # nothing lost while he was "gone"
         await ada.draw(drawing)
@@ -389,7 +391,7 @@ async def test_a_paused_owner_gets_its_players_seats_back(
         await bob.wait("player_status", player_id=ada.player_id, connected=True)
         print(f"pause: ada seated again {time.monotonic() - resumed:.2f} s after SIGCONT of a")
         assert (await ada.wait("welcome"))["player_id"] == ada.player_id
-        rec = await bob.wait("recognized", player_id=ada.player_id)
+        rec = await bob.wait("recognized", player_id=ada.player_id, cursor="rec")
         await bob.draw(drawing)
         end = await bob.wait("round_ended")
         mine = next(r for r in end["results"] if r["player_id"] == ada.player_id)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,18 +29,21 @@ from tests.game_server.test_game_ws import play_round
 from tests.game_server.test_multiprocess import ServerProcess, leaderboard, new_room, start_server
 
 
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (from /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
+    return [
+        int(e.name)
+        for e in Path("/proc").iterdir()
+        if e.name.isdigit() and parent_of(int(e.name)) == pid
+    ]
 
 
 def redis_server_of(server: ServerProcess) -> tuple[int, Path]:
@@ -107,10 +111,14 @@ async def embedded(settings: Settings, tmp_path: Path) -> AsyncIterator[Any]:
 async def test_sigkill_of_the_server_reaps_its_embedded_redis(embedded: Any) -> None:
     server = await embedded("server", [], {})
     redis_pid, sock = redis_server_of(server)
-    assert sock.exists()
+    watchdog = parent_of(redis_pid)
+    assert sock.exists() and watchdog is not None
+    killed = time.monotonic()
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
     assert wait_exit(redis_pid, 15), "redis-server outlived its SIGKILLed game server"
+    print(f"reaped: redis-server gone {time.monotonic() - killed:.3f} s after SIGKILL")
+    assert wait_exit(watchdog, 15)
     assert not sock.parent.exists()  # its private socket directory is removed too
 
 

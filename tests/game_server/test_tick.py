@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -34,12 +34,17 @@ class CountingStore(Store):
         await super().persist(*args, **kwargs)
 
 
+def heartbeat(store: Store, proc: str) -> Callable[[], Awaitable[Any]]:
+    """``proc``'s heartbeat (as ``liveness.Liveness.beat`` keeps it): its sockets stay seated."""
+    return lambda: store.redis.set(store.proc_key(proc), "1", px=600_000)
+
+
 @pytest.fixture
 async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owners]:
     assert game_settings.redis_url is not None
     client = aioredis.Redis.from_url(game_settings.redis_url, decode_responses=True)
     store = CountingStore(client, game_settings)
-    await store.heartbeat(PROC, 600_000)  # this "process" is alive: its sockets stay seated
+    await heartbeat(store, PROC)()  # this "process" is alive: its sockets stay seated
     runner = InferenceRunner(classifier)
     delivered: list[tuple[str, Event]] = []
     o = Owners(
@@ -50,6 +55,7 @@ async def owners(game_settings: Settings, classifier: Any) -> AsyncIterator[Owne
         PROC,
         lambda: [],
         lambda code, events: delivered.extend((code, e) for e in events),
+        heartbeat(store, PROC),
     )
     o.delivered = delivered  # type: ignore[attr-defined]
     yield o
@@ -206,7 +212,14 @@ async def test_a_room_taken_over_ticks_without_waiting_for_input(owners: Owners)
                 frames.put_nowait(payload)
 
     other = Owners(
-        owners.settings, owners.store, owners.clock, owners.runner, "proc1", lambda: [], deliver
+        owners.settings,
+        owners.store,
+        owners.clock,
+        owners.runner,
+        "proc1",
+        lambda: [],
+        deliver,
+        heartbeat(owners.store, "proc1"),
     )
     other.start()
     try:
@@ -226,7 +239,14 @@ async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) 
     assert actor is not None
     await owners.dropped(actor, release=True)
     other = Owners(
-        owners.settings, owners.store, owners.clock, owners.runner, "proc1", list, lambda c, e: None
+        owners.settings,
+        owners.store,
+        owners.clock,
+        owners.runner,
+        "proc1",
+        list,
+        lambda c, e: None,
+        heartbeat(owners.store, "proc1"),
     )
     other.start()
     await other.ensure(code)
@@ -239,3 +259,45 @@ async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) 
     assert loaded is not None
     bob = next(p for p in loaded[0]["players"] if p["id"] == "p2")
     assert bob["conn"] is None and bob["disconnected_at"] is not None
+
+
+async def test_a_round_ends_after_the_commands_that_arrived_before_its_deadline(
+    owners: Owners,
+) -> None:
+    """Points that arrived (``at``) before the deadline but are still in the room's stream when
+    the round is due (e.g. a new owner taking over after the deadline, or a reader whose
+    XREAD has not returned yet) are applied before the round ends, once."""
+    code = "TICKGGGG"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    actor._tasks[0].cancel()  # the stream's reader: it will not have read them
+    now = owners.clock.now_ms()
+    late = protocol.Command(f"{PROC}:2", now - 20, protocol.Points(1, 0, ((3, 4, 0),)))
+    msg_id = await owners.store.send_command(code, protocol.encode_command(late))
+    actor.room.deadline = now - 10  # the deadline passed meanwhile
+    await owners.tick()
+    got = events(owners, code)
+    assert not [h for h, _ in got if h["kind"] == "error"]  # no bad_phase
+    ended = next(json.loads(str(p)) for h, p in got if h["kind"] == "round_ended")
+    bob = next(r for r in ended["results"] if r["player_id"] == "p2")
+    assert bob["strokes"] == [[[3, 4, 0]]]
+    # stored as applied: a next owner does not apply it again
+    assert await owners.store.redis.get(owners.store.room_key(code, "cursor")) == msg_id
+
+
+async def test_local_commands_behind_a_lost_lease_are_answered(owners: Owners) -> None:
+    """The lease is lost with a local command queued behind the loss: the room is dropped and
+    the command's sender is told (``unavailable``), not left waiting."""
+    code = "TICKHHHH"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    actor.lose()
+    actor.submit(protocol.Command(f"{PROC}:1", owners.clock.now_ms(), protocol.Undo(1)))
+    await owners.tick()
+    got = [(h.get("to"), json.loads(str(p))["code"]) for h, p in events(owners, code)]
+    assert got == [(f"{PROC}:1", "unavailable")]
+    assert owners.local(code) is None and code not in owners.actors

@@ -36,6 +36,9 @@ class LocalSocket(Protocol):
     def resync(self) -> None:
         """Events may have been missed: ask the owner for a full ``snapshot``."""
 
+    async def reattach(self) -> None:
+        """This process's heartbeat had lapsed: re-announce the socket's seat to the owner."""
+
 
 class Hub:
     def __init__(self, redis: aioredis.Redis, channel_of: Any, proc_id: str) -> None:

@@ -14,6 +14,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.hub import Hub
 from game_server.inference import InferenceRunner
+from game_server.liveness import Liveness
 from game_server.owner import Owners
 from game_server.protocol import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from game_server.rules import Room
@@ -36,6 +37,13 @@ class Node:
         self.store = Store(redis, settings)
         self.hub = Hub(redis, self.store.channel, self.proc_id)
         self.runner = InferenceRunner(classifier)
+        self.liveness = Liveness(
+            redis,
+            self.store.proc_key(self.proc_id),
+            settings.lease_ms * 2,
+            self.hub.sockets,
+            lambda: self.owners.check_leases(),
+        )
         self.owners = Owners(
             settings,
             self.store,
@@ -44,6 +52,7 @@ class Node:
             self.proc_id,
             self.hub.rooms,
             self.hub.deliver,
+            self.liveness.beat,
             lambda: self.hub.healthy,
         )
         self._conn_ids = itertools.count(1)
@@ -65,7 +74,7 @@ class Node:
 
     async def start(self) -> None:
         try:
-            await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
+            await self.liveness.beat()
         except Exception:
             log.warning("Redis unavailable at start-up", exc_info=True)
         self.owners.start()

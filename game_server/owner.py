@@ -12,7 +12,9 @@ One tick, for every room with input or a due timer:
 1. apply the inbox's commands to the :class:`rules.Room`, in order;
 2. run the AI once on every drawing that changed, across all rooms of the process: ONE batched
    model call (:meth:`InferenceRunner.guesses`), and apply the guesses (recognition, scores);
-3. end a round that is due, run the room's timers;
+3. end a round that is due, after applying every command that already arrived (the inbox and the
+   room's stream read to its end: commands count by their arrival time, also for a new owner
+   taking over after the deadline), run the room's timers;
 4. persist what changed in one fenced Lua script (``store.PERSIST``): the tick's ink ops, the
    command cursor, the room state only when the game changed (never for ink or guesses alone),
    and publish the events when sockets of other processes listen — so a command's effects are
@@ -32,7 +34,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +141,8 @@ class RoomActor:
         ]
 
     async def stop(self, release: bool) -> None:
+        # the loops of the tasks also stop on ``stopped``: redis-py may turn a cancellation
+        # into a ConnectionError, which they catch and retry
         self.stopped = True
         for t in self._tasks:
             t.cancel()
@@ -157,18 +161,31 @@ class RoomActor:
         self.inbox.append((cmd, stream_id))
         self.owners.wake()
 
+    def lose(self) -> None:
+        """The lease is lost: close the fast path at once (:meth:`Owners.local` no longer
+        returns this actor, so commands go to the room's stream); the next tick drops it."""
+        self.stopped = True
+        self._post(Lost())
+
     def _post(self, item: Alive | Lost) -> None:
         self.inbox.append(item)
         self.owners.wake()
 
     async def read_backlog(self) -> None:
-        """Before the fast path opens: the commands already waiting in the stream come first."""
-        for msg_id, cmd in await self.store.read_commands(self.code, self._after, block_ms=None):
-            self.submit(cmd, msg_id)
-            self._after = msg_id
+        """Every command already waiting in the stream, into the inbox: for a new owner before
+        the fast path opens, and before a round ends (:meth:`timers`)."""
+        while entries := await self.store.read_commands(self.code, self._after, block_ms=None):
+            self._take(entries)
+
+    def _take(self, entries: list[tuple[str, protocol.Command]]) -> None:
+        # the reader's XREAD may return entries read meanwhile by read_backlog: skip those
+        for msg_id, cmd in entries:
+            if stream_after(msg_id, self._after):
+                self._after = msg_id
+                self.submit(cmd, msg_id)
 
     async def _read_commands(self) -> None:
-        while True:
+        while not self.stopped:
             try:
                 entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
@@ -177,15 +194,13 @@ class RoomActor:
                 log.warning("room %s: reading commands failed", self.code, exc_info=True)
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
-            for msg_id, cmd in entries:
-                self._after = msg_id
-                self.submit(cmd, msg_id)
+            self._take(entries)
 
     async def _renew(self) -> None:
         redis = self.store.redis
         key = self.store.room_key(self.code, "lease")
         ttl = self.owners.settings.lease_ms
-        while True:
+        while not self.stopped:
             await asyncio.sleep(ttl / 3000)
             try:
                 ok = await leases.renew(redis, key, self.lease, ttl)
@@ -199,7 +214,7 @@ class RoomActor:
 
     async def _watch(self) -> None:
         """Every second (at once for a new owner): disconnect sockets of dead processes."""
-        while True:
+        while not self.stopped:
             procs = sorted({c.rsplit(":", 1)[0] for c in self.room.connected_conns()})
             if procs:
                 try:
@@ -284,13 +299,27 @@ class RoomActor:
         return sorted(effects, key=lambda e: not isinstance(e, Guessed))
 
     async def timers(self, now: int) -> list[Effect]:
-        """Step 3: the end of a round that is due, then the room's other timers."""
+        """Step 3: the end of a round that is due, then the room's other timers (their ink
+        followed by the sketches). Raises :class:`Fenced`.
+
+        Before a round ends, every command that already arrived is applied, by arrival time:
+        the inbox (local commands that came during this tick) and the room's stream, read to
+        its end (e.g. for a new owner taking over after the deadline, commands sent before it
+        that its reader has not read yet); the rules refuse updates that arrived (``at``) after
+        the deadline."""
         room = self.room
         effects: list[Effect] = []
         if room.round_due(now):
-            effects += await self._end_round(now)
-        effects += room.tick(now)
-        return effects
+            await self.read_backlog()
+            effects += self.apply_inbox(now)
+            self.follow(effects)
+        if room.round_due(now):
+            ended = await self._end_round(now)
+            self.follow(ended)
+            effects += ended
+        later = room.tick(now)
+        self.follow(later)
+        return effects + later
 
     async def _end_round(self, now: int) -> list[Effect]:
         room = self.room
@@ -323,6 +352,8 @@ class RoomActor:
                 return room.disconnect(now, conn)
             case protocol.Resync():
                 return room.resync(now, conn)
+            case protocol.Reattach(token=token):
+                return room.reattach(now, conn, token)
             case protocol.Leave():
                 return room.leave(now, conn)
             case protocol.SettingsMsg(rounds=rounds, seconds=seconds, mode=mode, difficulty=level):
@@ -416,6 +447,13 @@ class RoomActor:
             self._public_count = count
 
 
+def stream_after(a: str, b: str) -> bool:
+    """Whether stream id ``a`` comes after ``b`` (ids are ``<ms>-<seq>``)."""
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) > (int(bms), int(bseq or 0))
+
+
 class Owners:
     """This process's owned rooms, their ticks, and claiming of rooms without an owner."""
 
@@ -428,6 +466,7 @@ class Owners:
         proc_id: str,
         rooms_wanted: Callable[[], list[str]],
         deliver: Callable[[str, list[Event]], None],
+        heartbeat: Callable[[], Awaitable[None]],
         events_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
@@ -437,6 +476,7 @@ class Owners:
         self.proc_id = proc_id
         self.rooms_wanted = rooms_wanted
         self.deliver = deliver
+        self.heartbeat = heartbeat  # liveness.Liveness.beat: re-announces sockets after a lapse
         self.events_ready = events_ready
         self.actors: dict[str, RoomActor] = {}
         self._claiming: set[str] = set()
@@ -537,7 +577,6 @@ class Owners:
             try:
                 effects += actor.apply_guesses(now, found.get(actor.code, []))
                 later = await actor.timers(now)
-                actor.follow(later)
             except Exception as exc:
                 await self._failed(actor, exc)
                 continue
@@ -579,7 +618,7 @@ class Owners:
         while True:
             await asyncio.sleep(period)
             try:
-                await self.store.heartbeat(self.proc_id, self.settings.lease_ms * 2)
+                await self.heartbeat()
                 for code in self.rooms_wanted():
                     await self.ensure(code)
                 await self.prompts.refresh_if_due(self.clock.now_ms())
@@ -587,6 +626,15 @@ class Owners:
                 raise
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
+
+    async def check_leases(self) -> None:
+        """After this process's heartbeat lapsed (a pause): give up every room whose lease it
+        lost, before its sockets re-announce themselves, so that they reach the room's new
+        owner."""
+        for actor in list(self.actors.values()):
+            key = self.store.room_key(actor.code, "lease")
+            if not await leases.renew(self.store.redis, key, actor.lease, self.settings.lease_ms):
+                actor.lose()
 
     async def ensure(self, code: str) -> None:
         """Make sure someone owns ``code``: claim it if its lease is free."""

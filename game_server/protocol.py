@@ -186,6 +186,13 @@ class Resync(msgspec.Struct, frozen=True, tag="resync"):
     """Internal: the socket may have missed events and wants a ``snapshot``."""
 
 
+class Reattach(msgspec.Struct, frozen=True, tag="reattach"):
+    """Internal: a socket that never closed re-announces its seat (its process's heartbeat had
+    lapsed, so the owner may have taken it for disconnected; ``liveness.py``)."""
+
+    token: str  # the seat's resume token
+
+
 RoomMessage = (
     Join
     | SettingsMsg
@@ -199,6 +206,7 @@ RoomMessage = (
     | Chat
     | Disconnect
     | Resync
+    | Reattach
 )
 
 

@@ -454,6 +454,21 @@ class Room:
         )
         return effects
 
+    def reattach(self, now: int, conn: str, token: str) -> list[Effect]:
+        """A socket that never closed re-announces its seat: its process was paused (or lost
+        Redis) long enough to be taken for dead, and the seat may be marked disconnected. Seat it
+        again (score and drawing kept, a fresh ``welcome``); nothing if it still holds the seat;
+        closed (4002) if a newer socket took the seat meanwhile."""
+        h = token_hash(token)
+        player = next((p for p in self.players.values() if p.token_hash == h), None)
+        if player is None:
+            return self._err(conn, "bad_resume", "your seat expired; join again", "join")
+        if player.conn == conn:
+            return []
+        if player.conn is not None:
+            return [Send(conn, None, close=CLOSE_REPLACED)]
+        return self._resume(now, conn, token)
+
     def resync(self, now: int, conn: str) -> list[Effect]:
         """The connection may have missed events: send it the full state again."""
         viewer = self._by_conn(conn)

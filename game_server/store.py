@@ -342,9 +342,6 @@ class Store:
 
     # ------------------------------------------------------------------ processes
 
-    async def heartbeat(self, proc_id: str, ttl_ms: int) -> None:
-        await self.redis.set(self.proc_key(proc_id), "1", px=ttl_ms)
-
     async def alive_processes(self, proc_ids: Sequence[str]) -> set[str]:
         if not proc_ids:
             return set()

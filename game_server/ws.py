@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -29,6 +30,8 @@ from game_server.protocol import ProtocolError, error_message
 log = logging.getLogger("game_server.ws")
 
 JOIN_TIMEOUT_S = 15.0
+RESYNC_RETRY_S = 0.2  # first pause between resync requests, doubled up to RESYNC_WAIT_S
+RESYNC_WAIT_S = 5.0  # how long a resync request waits for its snapshot before asking again
 
 
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -50,7 +53,9 @@ class Connection:
         self.conn_id = node.new_conn_id()
         self.room: str | None = None
         self._resyncs: set[asyncio.Task[None]] = set()
+        self._snapshot = asyncio.Event()  # a resync's snapshot arrived
         self.player_id: str | None = None
+        self.resume_token: str | None = None
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
             maxsize=node.settings.send_queue_size
         )
@@ -91,13 +96,13 @@ class Connection:
                 return
             if header.get("kind") == "error":
                 self._count_error(text)
+            elif header.get("kind") == "snapshot":
+                self._snapshot.set()
         elif self.player_id is None:
             return  # room events before our welcome are part of the welcome's snapshot
         self._enqueue(text, header.get("close"))
 
     def _count_error(self, text: str | None) -> None:
-        import json
-
         try:
             self.metrics.refused(str(json.loads(text or "{}").get("code", "internal")))
         except (ValueError, AttributeError):
@@ -105,17 +110,26 @@ class Connection:
 
     def resync(self) -> None:
         """Called by the hub after a pub/sub reconnect: ask the owner for a snapshot."""
-        if self.room is None or self.player_id is None:
+        if self.room is None or self.player_id is None or self._resyncs:
             return
         task = asyncio.get_running_loop().create_task(self._resync(self.room))
         self._resyncs.add(task)
         task.add_done_callback(self._resyncs.discard)
 
     async def _resync(self, code: str) -> None:
-        try:
-            await self._command(code, protocol.Resync())
-        except (RedisError, OSError):
-            log.warning("conn %s: resync request failed", self.conn_id)
+        """Ask until a snapshot arrives: just after Redis is back the request can fail (still
+        loading its data, stale connections) or find no owner yet."""
+        backoff = RESYNC_RETRY_S
+        while self.room == code:
+            self._snapshot.clear()
+            try:
+                await self._command(code, protocol.Resync())
+                await asyncio.wait_for(self._snapshot.wait(), RESYNC_WAIT_S)
+                return
+            except (RedisError, OSError, TimeoutError):
+                log.warning("conn %s: resync request failed; retrying", self.conn_id)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESYNC_WAIT_S)
 
     def _enqueue(self, text: str | None, close: int | None = None) -> None:
         if self._closing:
@@ -224,12 +238,22 @@ class Connection:
         await self._command(self.room, msg)
 
     async def _command(self, code: str, msg: protocol.RoomMessage) -> None:
+        await self.node.liveness.ensure()  # after a pause: our Reattach goes first
+        await self._submit(code, msg)
+
+    async def _submit(self, code: str, msg: protocol.RoomMessage) -> None:
         cmd = protocol.Command(self.conn_id, self.node.clock.now_ms(), msg)
         actor = self.node.owners.local(code)
         if actor is not None:
             actor.submit(cmd)
         else:
             await self.node.store.send_command(code, protocol.encode_command(cmd))
+
+    async def reattach(self) -> None:
+        """Called by liveness after our heartbeat lapsed: the owner may have taken this socket
+        for dead; re-announce its seat (a no-op for the owner if it still holds it)."""
+        if self.room is not None and self.resume_token is not None:
+            await self._submit(self.room, protocol.Reattach(self.resume_token))
 
     # ------------------------------------------------------------------ joining
 
@@ -253,8 +277,7 @@ class Connection:
                 await self._quickplay(msg)
         finally:
             self._join_reply = None
-            self._not_joining = asyncio.Event()  # cleared while a join is in flight
-        self._not_joining.set()
+            self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
         store = self.node.store
@@ -290,12 +313,11 @@ class Connection:
             raise
         if header.get("kind") == "welcome":
             self.player_id = header["player_id"]
+            self.resume_token = json.loads(text or "{}").get("resume_token")
             logging_setup.bind(room=code, player=self.player_id)
             log.info("joined room %s as %s", code, self.player_id)
             self._enqueue(text, header.get("close"))
             return
-        import json
-
         err = json.loads(text) if text else {}
         await self._leave_room(code, disconnect=False)
         raise ProtocolError(err.get("code", "internal"), err.get("message", "join failed"), "join")
@@ -308,8 +330,11 @@ class Connection:
         if self.room == code:
             self.room = None
             self.player_id = None
+            self.resume_token = None
 
     async def _cleanup(self) -> None:
+        for task in list(self._resyncs):
+            task.cancel()
         if self.room is not None:
             await self._leave_room(self.room, disconnect=True)
 

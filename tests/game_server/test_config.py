@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,16 @@ def test_public_settings_are_the_limits_the_browser_needs() -> None:
 def test_an_optional_number_is_parsed_as_a_number() -> None:
     assert Settings.from_env({}).recognition_threshold is None
     assert Settings.from_env({"DOODLE_RECOGNITION_THRESHOLD": "2"}).recognition_threshold == 2.0
+
+
+def test_the_embedded_redis_data_dir_is_per_user_by_default() -> None:
+    home = Settings.from_env({"HOME": "/home/ada"}).data_dir
+    assert home == Path("/home/ada/.local/share/doodle-arena")
+    xdg = Settings.from_env({"HOME": "/home/ada", "XDG_DATA_HOME": "/data"}).data_dir
+    assert xdg == Path("/data/doodle-arena")
+    assert Settings.from_env({"DOODLE_DATA_DIR": "/srv/d"}).data_dir == Path("/srv/d")
+    assert Settings.from_env({"HOME": "/home/ada", "DOODLE_DATA_DIR": ""}).data_dir is None
+    timeouts = Settings.from_env(
+        {"DOODLE_JOIN_TIMEOUT_SECONDS": "3", "DOODLE_HEADER_TIMEOUT_SECONDS": "2.5"}
+    )
+    assert (timeouts.join_timeout_seconds, timeouts.header_timeout_seconds) == (3.0, 2.5)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from game_server.config import Settings
 from game_server.harness import ServerProcess
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import play_round, recognized_points
-from tests.quickdraw import model_drawing
+from tests.quickdraw import model_drawing, update_batches
 
 LEASE_MS = 1000
 
@@ -462,3 +464,170 @@ async def test_nginx_routes_every_socket_of_a_room_to_one_process(
         for c in clients:
             await c.close()
         await rc.aclose()
+
+
+async def paused(server: ServerProcess, until: Awaitable[Any]) -> float:
+    """SIGSTOP ``server`` until ``until`` is done (bounded), then SIGCONT it, whatever happens.
+    Returns the monotonic time of the SIGCONT."""
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.wait_for(until, 30)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    return time.monotonic()
+
+
+def refused(client: GameClient, code: str) -> list[dict[str, Any]]:
+    return [e for e in client.find("error") if e["code"] == code]
+
+
+def drawn(strokes: list[Any], updates: int) -> list[list[Any]]:
+    """The drawing made of the first ``updates`` updates of ``strokes`` as
+    :meth:`GameClient.draw` sends them."""
+    out: list[list[Any]] = []
+    for index, points in itertools.islice(update_batches(strokes), updates):
+        if index == len(out):
+            out.append([])
+        out[index] += points
+    return out
+
+
+def accepted(client: GameClient, updates: int, round_started: dict[str, Any]) -> int:
+    """Of ``updates`` sent in the round that ``round_started`` started, those the room applied:
+    the ones sent after the player was recognized, before it knew, are refused
+    (``drawing_locked``)."""
+    start = next(i for i, m in enumerate(client.messages) if m is round_started)
+    locked = [
+        m for m in client.messages[start:] if m["type"] == "error" and m["code"] == "drawing_locked"
+    ]
+    return updates - len(locked)
+
+
+async def test_a_paused_process_gets_its_players_seats_back(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room, bob plays on b
+        await bob.join("bob", room=code)
+        assert await lease_of(settings, code) == f"{a.process_id} 1"
+        await ada.send({"type": "settings", "rounds": 2, "seconds": 120})
+        await ada.send({"type": "start"})
+        await play_round([ada, bob], recognizable, 1)
+        score_1 = (await bob.wait("round_ended", round=1, cursor="s"))["scores"][bob.player_id]
+        assert score_1 > 0
+
+        second = await bob.wait("round_started", round=2)
+        drawing = recognizable[second["prompt"]][0]
+        await ada.wait("round_started", round=2, cursor="r2")
+        bob.mark("r2")
+        first = await bob.draw(drawing[:1])
+        await bob.settle("r2")
+        # b stops beating: the owner takes bob for gone; meanwhile bob draws on
+        gone = ada.wait("player_status", player_id=bob.player_id, connected=False)
+        later = asyncio.ensure_future(bob.draw(drawing[1:], first_stroke=1))
+        resumed = await paused(b, asyncio.gather(gone, later))
+
+        # b is back: bob's still-open socket gets its seat back before his strokes are applied
+        await ada.wait("player_status", player_id=bob.player_id, connected=True)
+        print(f"pause: bob seated again {time.monotonic() - resumed:.2f} s after SIGCONT of b")
+        again = await bob.wait("welcome")
+        assert again["player_id"] == bob.player_id
+        seat = next(p for p in again["snapshot"]["players"] if p["id"] == bob.player_id)
+        # recognized before or after the pause
+        rec = await ada.wait("recognized", player_id=bob.player_id, cursor="r2")
+        assert rec["score"] == score_1 + rec["points"]
+        assert seat["score"] in (score_1, rec["score"])  # nothing lost while he was "gone"
+        await ada.draw(drawing)
+        end = await bob.wait("round_ended", round=2)  # after every answer to bob's updates
+        assert end["scores"][bob.player_id] == rec["score"]
+        mine = next(r for r in end["results"] if r["player_id"] == bob.player_id)
+        # every update applied: those sent while b was stopped too
+        assert mine["recognized"]
+        assert mine["strokes"] == drawn(drawing, accepted(bob, first + later.result(), second))
+        assert not refused(bob, "not_joined") and not refused(bob, "bad_resume")
+    finally:
+        await ada.close()
+        await bob.close()
+
+
+async def test_a_paused_owner_gets_its_players_seats_back(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    try:
+        await ada.join("ada", room=code)
+        await bob.join("bob", room=code)
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 120})
+        await ada.send({"type": "start"})
+        started = await ada.wait("round_started")
+        drawing = recognizable[started["prompt"]][0]
+        ada.mark("r1")
+        first = await ada.draw(drawing[:1])
+        await ada.settle("r1")
+        # the owner stops past its lease: b takes the room over and takes ada for gone
+        gone = bob.wait("player_status", player_id=ada.player_id, connected=False)
+        later = asyncio.ensure_future(ada.draw(drawing[1:], first_stroke=1))
+        resumed = await paused(a, asyncio.gather(gone, later))
+        owner = await lease_of(settings, code)
+        assert owner is not None and owner.split()[0] == b.process_id
+
+        await bob.wait("player_status", player_id=ada.player_id, connected=True)
+        print(f"pause: ada seated again {time.monotonic() - resumed:.2f} s after SIGCONT of a")
+        assert (await ada.wait("welcome"))["player_id"] == ada.player_id
+        rec = await bob.wait("recognized", player_id=ada.player_id, cursor="rec")
+        await bob.draw(drawing)
+        end = await ada.wait("round_ended")  # after every answer to ada's updates
+        mine = next(r for r in end["results"] if r["player_id"] == ada.player_id)
+        assert mine["recognized"] and mine["points"] == rec["points"]
+        assert mine["strokes"] == drawn(drawing, accepted(ada, first + later.result(), started))
+        assert not refused(ada, "not_joined") and not refused(ada, "bad_resume")
+    finally:
+        await ada.close()
+        await bob.close()
+
+
+async def test_a_takeover_after_the_deadline_applies_the_strokes_sent_before_it(
+    cluster: Callable[[int], Any], settings: Settings, recognizable: dict[str, Any]
+) -> None:
+    a, b = await cluster(2)
+    code = await new_room(a)
+    ada = await GameClient.connect(a.ws_url)
+    bob = await GameClient.connect(b.ws_url)
+    rc = aioredis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    try:
+        await ada.join("ada", room=code)  # process a owns the room
+        await bob.join("bob", room=code)
+        await ada.send({"type": "settings", "rounds": 1, "seconds": 5})
+        await ada.send({"type": "start"})
+        started = await bob.wait("round_started")
+        shown = time.monotonic()
+        drawing = recognizable[started["prompt"]][0]
+        a.proc.send_signal(signal.SIGSTOP)  # the owner stops with the round running
+        try:
+            # its lease outlives the deadline by 0.8 s: the takeover lands after the deadline
+            left_ms = started["deadline"] - started["server_time"]
+            elapsed_ms = round((time.monotonic() - shown) * 1000)
+            lease = f"{settings.redis_prefix}room:{{{code}}}:lease"
+            assert await rc.pexpire(lease, left_ms - elapsed_ms + 800)
+            sent = await bob.draw(drawing)  # queued in the command stream before the deadline
+            assert sent > 0
+            end = await bob.wait("round_ended")  # ended by the new owner, process b
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        assert (await lease_of(settings, code) or "").split()[0] == b.process_id
+        mine = next(r for r in end["results"] if r["player_id"] == bob.player_id)
+        assert mine["strokes"] == drawing  # every stroke that arrived in time counts
+        assert mine["recognized"], mine["guesses"]
+        assert mine["elapsed_ms"] < started["seconds"] * 1000
+        assert not refused(bob, "bad_phase")
+    finally:
+        await rc.aclose()
+        await ada.close()
+        await bob.close()

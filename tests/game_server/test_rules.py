@@ -293,6 +293,36 @@ def test_dead_process_connections_are_disconnected() -> None:
     ]
 
 
+def test_a_socket_taken_for_dead_reattaches_with_score_and_drawing() -> None:
+    room, a, b = two_player_game()
+    token_a = "ABCDEFGH.tok-n:1-xxxxxxxxxxxx"
+    room.points(T0 + 1000, "n:1", 1, 0, [[0, 0, 0], [1, 1, 1]])
+    room.apply_guess(T0 + 1100, a, 1, 1, T0 + 1000, guess(room.prompt or "", 0.9))
+    score = room.players[a].score
+    # still seated: nothing to do, nothing announced
+    assert room.reattach(T0 + 1200, "n:1", token_a) == []
+    # its process was taken for dead (paused); the socket, still open, re-announces itself
+    room.disconnect_dead(T0 + 2000, set())
+    assert room.players[a].conn is None
+    e = room.reattach(T0 + 3000, "n:1", token_a)
+    welcome = sent_to(e, "n:1")[0]
+    assert welcome["type"] == "welcome" and welcome["player_id"] == a
+    assert welcome["snapshot"]["drawings"][a] == [[[0, 0, 0], [1, 1, 1]]]
+    assert room.players[a].score == score and room.players[a].conn == "n:1"
+    assert msgs(e, "player_status") == [
+        {"type": "player_status", "player_id": a, "connected": True}
+    ]
+    # a newer socket resumed the seat meanwhile: the old one is closed (4002), seat untouched
+    room.disconnect(T0 + 4000, "n:2")
+    room.join(T0 + 4100, "m:1", "bob", resume="ABCDEFGH.tok-n:2-xxxxxxxxxxxx", new_token="u")
+    e = room.reattach(T0 + 4200, "n:2", "ABCDEFGH.tok-n:2-xxxxxxxxxxxx")
+    assert e == [Send("n:2", None, close=4002)] and room.players[b].conn == "m:1"
+    # the seat expired: the socket is told to join again
+    room.leave(T0 + 5000, "m:1")
+    e = room.reattach(T0 + 5100, "n:2", "ABCDEFGH.tok-n:2-xxxxxxxxxxxx")
+    assert msgs(e)[0]["code"] == "bad_resume"
+
+
 def test_round_needs_only_connected_players_recognized() -> None:
     room, a, _b = two_player_game()
     room.disconnect(T0 + 1, "n:2")

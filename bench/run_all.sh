@@ -11,8 +11,8 @@ PY=${PYTHON:-.venv/bin/python}
 OUT=${1:-bench/results}
 mkdir -p "$OUT"
 # QUICK=1: a smoke pass of the script itself (tiny durations, small player counts)
-if [ "${QUICK:-0}" = 1 ]; then D=3; MICRO="--quick"; PLOTS=$OUT; SWEEP=8,16; CAP=32; CAPR=4
-else D=20; MICRO="--repeat 3"; PLOTS=${PLOTS:-docs}; SWEEP=16,64,128,256; CAP=1000; CAPR=125; fi
+if [ "${QUICK:-0}" = 1 ]; then D=3; MICRO="--quick"; PLOTS=$OUT; SWEEP=8,16; PROF=16; PROFR=2; CAP=32; CAPR=4
+else D=20; MICRO="--repeat 3"; PLOTS=${PLOTS:-docs}; SWEEP=16,64,128,256; PROF=256; PROFR=32; CAP=1000; CAPR=125; fi
 COMPARE=()
 if [ -n "${OLD_SWEEP:-}" ]; then COMPARE=(--compare "$OLD_SWEEP"); fi
 log() { echo "+ $*" >&2; }
@@ -24,8 +24,8 @@ $PY -m bench.micro $MICRO --json > "$OUT/micro.json"
 log "load, game mode"
 $PY -m bench.load --players 48 --rooms 6 --duration $D --json > "$OUT/load_game_48.json"
 
-log "load, capacity mode, 256 players / 32 rooms, with a py-spy profile of the server"
-$PY -m bench.load --capacity --players 256 --rooms 32 --duration $D --json \
+log "load, capacity mode, $PROF players / $PROFR rooms, with a py-spy profile of the server"
+$PY -m bench.load --capacity --players $PROF --rooms $PROFR --duration $D --json \
   --py-spy "$OUT/server_256.collapsed" > "$OUT/cap256.json"
 $PY -m bench.profile collapsed "$OUT/server_256.collapsed" > "$OUT/profile_server_256.txt"
 

@@ -71,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("\n### load\n")
     print(LOAD_HEADER)
-    for name, file in (
+    for mode, file in (
         ("game mode", "load_game_48.json"),
-        ("capacity, 256 players", "cap256.json"),
-        ("capacity, 1000 players", "cap1000.json"),
+        ("capacity", "cap256.json"),
+        ("capacity", "cap1000.json"),
     ):
         r = _load(d / file)
         if r:
-            print(load_row(name, r))
+            print(load_row(f"{mode}, {r['players']} players", r))
     sw = _load(d / "sweep.json")
     if sw:
         print("\n### sweep, capacity mode, 8 players per room\n")

@@ -26,8 +26,8 @@ def _f(v: Any, fmt: str = "{:.0f}") -> str:
 
 LOAD_HEADER = (
     "| configuration | players / rooms | updates/s | guesses/s | latency p50 / p95 / p99 (ms) "
-    "| no guess | recognized | errors | server CPU % | server CPU µs/update | redis CPU % "
-    "| peak RSS MB | client CPU % |\n"
+    "| no guess | recognized | errors | server CPU % | redis CPU % "
+    "| server + redis CPU µs/update | peak RSS MB | client CPU µs/update |\n"
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
@@ -42,9 +42,9 @@ def load_row(name: str, r: dict[str, Any]) -> str:
         f"| {_f(r['guesses_per_s'])} "
         f"| {_f(lat['p50'])} / {_f(lat['p95'])} / {_f(lat['p99'])} | {_f(r['unanswered'])} "
         f"| {_f(rate * 100 if rate is not None else None)} % | {_f(r['errors'])} "
-        f"| {_f(r.get('server_cpu_pct'))} | {_f(r.get('server_cpu_us_per_update'))} "
-        f"| {_f(r.get('children_cpu_pct'), '{:.1f}')} | {_f(r.get('server_peak_rss_mb'))} "
-        f"| {_f(r.get('client_cpu_pct'))} |"
+        f"| {_f(r.get('server_cpu_pct'))} | {_f(r.get('children_cpu_pct'), '{:.1f}')} "
+        f"| {_f(r.get('server_total_cpu_us_per_update', r.get('server_cpu_us_per_update')))} "
+        f"| {_f(r.get('server_peak_rss_mb'))} | {_f(r.get('client_cpu_us_per_update'))} |"
     )
 
 
@@ -71,28 +71,20 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("\n### load\n")
     print(LOAD_HEADER)
-    for name, file in (
-        ("game mode, shipped defaults", "load_game_48.json"),
-        ("capacity, shipped defaults", "cap32_default.json"),
-        ("capacity, OPENBLAS_NUM_THREADS=1", "cap32_blas1.json"),
-        ("capacity, BLAS 1 thread + DOODLE_INFERENCE_TICK_MS=0", "cap32_blas1_tick0.json"),
-        ("capacity, BLAS 1 thread + no permessage-deflate", "cap32_blas1_nodeflate.json"),
-        ("capacity, BLAS 1 thread + tick 0 + no deflate", "cap32_blas1_tick0_nodeflate.json"),
+    for mode, file in (
+        ("game mode", "load_game_48.json"),
+        ("capacity", "cap256.json"),
+        ("capacity", "cap1000.json"),
     ):
         r = _load(d / file)
         if r:
-            print(load_row(name, r))
-    for name, file in (
-        ("shipped defaults", "sweep_default.json"),
-        ("tuned (BLAS 1 thread, tick 0, no deflate)", "sweep_tuned.json"),
-    ):
-        sw = _load(d / file)
-        if not sw:
-            continue
-        print(f"\n### sweep, capacity mode, {name}\n")
+            print(load_row(f"{mode}, {r['players']} players", r))
+    sw = _load(d / "sweep.json")
+    if sw:
+        print("\n### sweep, capacity mode, 8 players per room\n")
         print(LOAD_HEADER)
         for r in sw["sweep"]:
-            print(load_row(name, r))
+            print(load_row(f"{r['players']} players", r))
     return 0
 
 

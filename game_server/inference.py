@@ -26,7 +26,14 @@ import numpy.typing as npt
 from game_server.rules import NO_GUESS, FinalGuess, Guess
 from model import IncrementalRaster as Sketch
 
-__all__ = ["InferenceRunner", "Sketch", "classify", "png_base64", "top_guesses"]
+__all__ = [
+    "InferenceRunner",
+    "Sketch",
+    "classify",
+    "png_base64",
+    "top_guesses",
+    "top_guesses_batch",
+]
 
 log = logging.getLogger("game_server.inference")
 
@@ -43,8 +50,34 @@ def classify(classifier: Any, sketches: Sequence[Sketch]) -> tuple[Any, Any]:
 
 
 def top_guesses(labels: Sequence[str], probs: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
-    order = np.argsort(-probs, kind="stable")[:TOP_K]
-    return [{"label": labels[i], "p": round(float(probs[i]), 4)} for i in order]
+    """The ``TOP_K`` most likely labels of one row of probabilities (ties: lower index first)."""
+    return top_guesses_batch(labels, probs[None])[0]
+
+
+def top_guesses_batch(
+    labels: Sequence[str], probs: npt.NDArray[np.float64]
+) -> list[list[dict[str, Any]]]:
+    """:func:`top_guesses` of every row of ``probs`` (N, labels): the same as a stable sort of
+    each row, by selecting each row's ``TOP_K`` largest first (a row with a tie at the K-th
+    value is sorted whole)."""
+    n, k = probs.shape[0], min(TOP_K, probs.shape[1])
+    if n == 0 or k == 0:
+        return [[] for _ in range(n)]
+    kth = np.partition(probs, -k, axis=1)[:, -k, None]
+    chosen = probs >= kth
+    exact = chosen.sum(axis=1) == k  # the K largest are unique: only they need sorting
+    order = np.empty((n, k), dtype=np.intp)
+    if exact.any():
+        cand = np.nonzero(chosen[exact])[1].reshape(-1, k)  # ascending index: ties in order
+        vals = np.take_along_axis(probs[exact], cand, axis=1)
+        order[exact] = np.take_along_axis(cand, np.argsort(-vals, axis=1, kind="stable"), 1)
+    if not exact.all():
+        order[~exact] = np.argsort(-probs[~exact], axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(probs, order, axis=1)
+    return [
+        [{"label": labels[i], "p": round(p, 4)} for i, p in zip(idx, ps, strict=True)]
+        for idx, ps in zip(order.tolist(), top.tolist(), strict=True)
+    ]
 
 
 def png_base64(image: npt.NDArray[np.uint8]) -> str:
@@ -63,6 +96,15 @@ class InferenceRunner:
         self.batches = 0
         self.inferred = 0
 
+    def warm(self) -> None:
+        """Before serving: render a small drawing, so that the raster's numba kernels are
+        compiled (or loaded from numba's cache) now, not in the first tick (a compile takes
+        seconds and would stall every room of the process)."""
+        sketch = Sketch()
+        sketch.apply_points(0, [[0.0, 0.0, 0.0], [40.0, 10.0, 1.0], [80.0, 60.0, 2.0]])
+        sketch.apply_points(1, [[10.0, 50.0, 3.0]])
+        sketch.image()
+
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
@@ -74,9 +116,10 @@ class InferenceRunner:
         probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
         self.batches += 1
         self.inferred += len(sketches)
+        recognizes = self.classifier.recognizes
         return [
-            Guess(top_guesses(self.labels, row), partial(self.classifier.recognizes, row))
-            for row in probs
+            Guess(top, partial(recognizes, row))
+            for top, row in zip(top_guesses_batch(self.labels, probs), probs, strict=True)
         ]
 
     async def final(self, sketches: dict[str, Sketch | None]) -> dict[str, FinalGuess]:
@@ -91,9 +134,10 @@ class InferenceRunner:
             pid: FinalGuess([], NO_GUESS.recognizes, png_base64(np.zeros((28, 28), np.uint8)))
             for pid in sketches
         }
+        tops = top_guesses_batch(self.labels, probs)
         for i, pid in enumerate(drawn):
             out[pid] = FinalGuess(
-                top_guesses(self.labels, probs[i]),
+                tops[i],
                 partial(self.classifier.recognizes, probs[i]),
                 png_base64(images[i]),
             )

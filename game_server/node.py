@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
@@ -73,6 +74,7 @@ class Node:
         return f"{self.proc_id}:{next(self._conn_ids)}"
 
     async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.runner.warm)
         try:
             await self.liveness.beat()
         except Exception:

@@ -25,7 +25,10 @@ from bench.load.drawings import points_message
 if TYPE_CHECKING:
     from bench.load.clients import ClientRun
 
-RECOGNITION_CONFIDENCE = 0.30  # the server's default DOODLE_RECOGNITION_CONFIDENCE
+# capacity mode judges recognition client-side: top guess = prompt with p >= this (the old
+# server's fixed confidence; the server now applies the model artifact's calibrated rule,
+# model/recognition.py, which DOODLE_RECOGNITION_THRESHOLD overrides)
+RECOGNITION_CONFIDENCE = 0.30
 _TYPE_RE = re.compile(r'"type"\s*:\s*"([a-z_]+)"')
 _PLAYER_RE = re.compile(r'"player_id"\s*:\s*"([^"]*)"')
 # the first "guesses" key of a frame is the frame's own: ink ops never contain that string

@@ -155,3 +155,49 @@ async def test_a_round_record_counts_once_per_id(store: Store) -> None:
     assert (cat.rounds, cat.drawings, cat.recognized) == (2, 4, 2)
     assert cat.histogram[bucket_of(900)] == 1 and cat.histogram[bucket_of(4500)] == 1
     assert sum(cat.histogram) == 2
+
+
+async def test_persists_started_together_share_one_pipeline_each_fenced_on_its_own(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = store.redis
+    owned = {}
+    for code in ("ROOMAAAA", "ROOMBBBB", "ROOMCCCC"):
+        lk, ek = store.room_key(code, "lease"), store.room_key(code, "epoch")
+        lease = await leases.acquire(r, lk, ek, "procA", 5000, 60_000)
+        assert lease is not None
+        owned[code] = lease.epoch
+        await store.create_room(code, {"v": 0})
+    pipelines = 0
+    real_pipeline = r.pipeline
+
+    def counting_pipeline(*args: object, **kwargs: object) -> object:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(r, "pipeline", counting_pipeline)
+
+    async def persist(code: str, epoch: int) -> None:
+        await store.persist(
+            code, epoch, {"v": code}, "0-0", reset_ink=False, ink=[json.dumps({"p": code})],
+            game_id=None, scores={}, events=[],
+        )  # fmt: skip
+
+    stale = owned["ROOMBBBB"] + 1  # another process owns ROOMBBBB now
+    results = await asyncio.gather(
+        persist("ROOMAAAA", owned["ROOMAAAA"]),
+        persist("ROOMBBBB", stale),
+        persist("ROOMCCCC", owned["ROOMCCCC"]),
+        return_exceptions=True,
+    )
+    assert pipelines == 1
+    assert results[0] is None and isinstance(results[1], Fenced) and results[2] is None
+    assert await store.load_room("ROOMAAAA") == ({"v": "ROOMAAAA"}, "0-0", [{"p": "ROOMAAAA"}])
+    assert await store.load_room("ROOMBBBB") == ({"v": 0}, "0-0", [])
+    # Redis forgot its scripts (restart, SCRIPT FLUSH): the persist still runs, fenced
+    await r.script_flush()
+    await persist("ROOMCCCC", owned["ROOMCCCC"])
+    with pytest.raises(Fenced):
+        await persist("ROOMBBBB", stale)
+    assert (await store.load_room("ROOMCCCC"))[2] == [{"p": "ROOMCCCC"}] * 2

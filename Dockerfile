@@ -12,7 +12,8 @@ COPY training ./training
 COPY bench ./bench
 COPY web_client ./web_client
 COPY reports/evaluation.json ./reports/evaluation.json
-RUN pip install .
+# [fast]: the numba kernels of the incremental rasterizer (same pixels, ~8x less CPU per update)
+RUN pip install ".[fast]"
 
 RUN useradd --create-home --uid 10001 doodle
 USER doodle

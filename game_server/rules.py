@@ -13,12 +13,13 @@ connection to its seat. A connection id is opaque (``"<process>:<n>"``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from game_server import beat, difficulty, scoring
 from game_server.config import Settings
@@ -145,6 +146,33 @@ class FinalGuess(Guess):
     image: str  # base64 PNG of the 28x28 image the AI saw
 
 
+class Refused(Exception):
+    """A guard refused a client message: nothing changed, and the sender gets an ``error`` with
+    ``code``, ``message`` and ``ref`` (the one refusal path of :class:`Room`, see
+    :func:`refusing`)."""
+
+    def __init__(self, code: str, message: str, ref: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.ref = code, message, ref
+
+
+_M = TypeVar("_M", bound=Callable[..., list[Any]])
+
+
+def refusing(method: _M) -> _M:
+    """A :class:`Room` method ``(self, now_or_at, conn, ...)`` whose guards raise
+    :class:`Refused`: the refusal becomes the sender's ``error`` effect."""
+
+    @functools.wraps(method)
+    def run(self: Room, time: int, conn: str, *args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            return method(self, time, conn, *args, **kwargs)
+        except Refused as r:
+            return self._err(conn, r.code, r.message, r.ref)
+
+    return cast(_M, run)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -235,6 +263,36 @@ _PERSISTED_PLAYER_FIELDS = (
 )
 
 
+# The persisted state of a room, besides ``code``, ``public``, ``players`` and ``turn`` (which
+# to_dict/from_dict convert): one list for both directions.
+_PERSISTED_ROOM_FIELDS = (
+    "capacity",
+    "host",
+    "phase",
+    "game_id",
+    "round",
+    "rounds",
+    "seconds",
+    "prompt",
+    "used_prompts",
+    "round_started_at",
+    "deadline",
+    "next_round_at",
+    "next_player",
+    "any_recognized",
+    "pending_awards",
+    "last_results",
+    "mode",
+    "level",
+    "deck",
+    "drawn",
+    "ai_score",
+    "pending_stats",
+    "autostart_at",
+    "kicked",
+)
+
+
 class Room:
     """One room's game state and rules."""
 
@@ -312,16 +370,16 @@ class Room:
     def _err(self, conn: str, code: str, message: str, ref: str) -> list[Effect]:
         return [Send(conn, error_message(code, message, ref))]
 
-    def _member(self, conn: str, ref: str) -> Player | list[Effect]:
+    def _member(self, conn: str, ref: str) -> Player:
         p = self._by_conn(conn)
         if p is None:
-            return self._err(conn, "not_joined", "join a room first", ref)
+            raise Refused("not_joined", "join a room first", ref)
         return p
 
-    def _host_only(self, conn: str, ref: str) -> Player | list[Effect]:
+    def _host_only(self, conn: str, ref: str) -> Player:
         p = self._member(conn, ref)
-        if isinstance(p, Player) and p.id != self.host:
-            return self._err(conn, "not_host", "only the host can do that", ref)
+        if p.id != self.host:
+            raise Refused("not_host", "only the host can do that", ref)
         return p
 
     def _pick_host(self) -> list[Effect]:
@@ -499,18 +557,16 @@ class Room:
                 effects += self.disconnect(now, conn)
         return effects
 
+    @refusing
     def leave(self, now: int, conn: str) -> list[Effect]:
         player = self._member(conn, "leave")
-        if not isinstance(player, Player):
-            return player
         effects = self._remove(player, "left")
         effects.append(Send(conn, None, close=CLOSE_NORMAL))
         return effects
 
+    @refusing
     def kick(self, now: int, conn: str, target_id: str) -> list[Effect]:
         host = self._host_only(conn, "kick")
-        if not isinstance(host, Player):
-            return host
         target = self.players.get(target_id)
         if target is None or target is host:
             return self._err(conn, "no_such_player", "no such player", "kick")
@@ -531,6 +587,7 @@ class Room:
 
     # ------------------------------------------------------------------ host commands
 
+    @refusing
     def change_settings(
         self,
         now: int,
@@ -542,9 +599,7 @@ class Room:
     ) -> list[Effect]:
         """Host settings between games; ``mode`` (protocol.MODES) and ``level``
         (difficulty.LEVELS) are kept when None."""
-        host = self._host_only(conn, "settings")
-        if not isinstance(host, Player):
-            return host
+        self._host_only(conn, "settings")
         if self.phase not in (LOBBY, GAME_OVER):
             return self._err(conn, "bad_phase", "settings can change between games", "settings")
         self.rounds, self.seconds = rounds, seconds
@@ -553,10 +608,9 @@ class Room:
         msg = {"type": "settings", "rounds": rounds, "seconds": seconds}
         return [Broadcast({**msg, "mode": self.mode, "difficulty": self.level})]
 
+    @refusing
     def start(self, now: int, conn: str) -> list[Effect]:
-        host = self._host_only(conn, "start")
-        if not isinstance(host, Player):
-            return host
+        self._host_only(conn, "start")
         if self.phase not in (LOBBY, GAME_OVER):
             return self._err(conn, "bad_phase", "a game is already running", "start")
         return self._new_game(now)
@@ -585,10 +639,9 @@ class Room:
         ]
         return effects + self._start_round(now)
 
+    @refusing
     def play_again(self, now: int, conn: str) -> list[Effect]:
-        host = self._host_only(conn, "play_again")
-        if not isinstance(host, Player):
-            return host
+        self._host_only(conn, "play_again")
         if self.phase != GAME_OVER:
             return self._err(conn, "bad_phase", "the game is not over", "play_again")
         self.phase = LOBBY
@@ -793,27 +846,24 @@ class Room:
 
     # ------------------------------------------------------------------ drawing
 
-    def _drawer(self, conn: str, ref: str, at: int) -> Player | list[Effect]:
+    def _drawer(self, conn: str, ref: str, at: int) -> Player:
         p = self._member(conn, ref)
-        if not isinstance(p, Player):
-            return p
         if p.spectator:
-            return self._err(conn, "spectator", "spectators cannot draw", ref)
+            raise Refused("spectator", "spectators cannot draw", ref)
         if self.phase != DRAWING or self.deadline is None or at >= self.deadline:
-            return self._err(conn, "bad_phase", "drawing is only accepted during a round", ref)
+            raise Refused("bad_phase", "drawing is only accepted during a round", ref)
         if self.turn is not None and p.id != self.turn.drawer:
-            return self._err(conn, "not_drawer", "only this turn's drawer draws", ref)
+            raise Refused("not_drawer", "only this turn's drawer draws", ref)
         if p.recognized_elapsed is not None:
-            return self._err(conn, "drawing_locked", "your drawing was already recognized", ref)
+            raise Refused("drawing_locked", "your drawing was already recognized", ref)
         return p
 
+    @refusing
     def points(
         self, at: int, conn: str, seq: int, stroke: int, pts: Sequence[Sequence[float]]
     ) -> list[Effect]:
         """A batch of points; ``at`` is when the update arrived at the server."""
         p = self._drawer(conn, "points", at)
-        if not isinstance(p, Player):
-            return p
         n = len(p.strokes)
         if stroke not in (n, n - 1):
             return self._err(conn, "bad_stroke", f"stroke must be {n} (new) or {n - 1}", "points")
@@ -838,10 +888,9 @@ class Room:
     def clear(self, at: int, conn: str, seq: int) -> list[Effect]:
         return self._erase(at, conn, seq, "clear")
 
+    @refusing
     def _erase(self, at: int, conn: str, seq: int, kind: str) -> list[Effect]:
         p = self._drawer(conn, kind, at)
-        if not isinstance(p, Player):
-            return p
         op = {"p": p.id, "op": kind, "seq": seq, "at": at}
         self._apply_ink(p, op)
         return [InkOp(op), Infer(p.id)]
@@ -1054,13 +1103,12 @@ class Room:
             ],
         }
 
+    @refusing
     def chat(self, at: int, conn: str, text: str) -> list[Effect]:
         """A chat line (``text`` validated by protocol.py). During a "beat" turn a guesser's
         line is their guess: the word scores (and is never shown), one edit away gets a private
         ``close_guess``; nobody who knows the word may say it."""
         p = self._member(conn, "chat")
-        if not isinstance(p, Player):
-            return p
         if not beat.chat_allowed(p.chats, at):
             limit = f"at most {beat.CHAT_MESSAGES} chat lines per {beat.CHAT_WINDOW_MS} ms"
             return self._err(conn, "rate_limited", limit, "chat")
@@ -1126,32 +1174,9 @@ class Room:
         return {
             "code": self.code,
             "public": self.public,
-            "capacity": self.capacity,
-            "host": self.host,
-            "phase": self.phase,
-            "game_id": self.game_id,
-            "round": self.round,
-            "rounds": self.rounds,
-            "seconds": self.seconds,
-            "prompt": self.prompt,
-            "used_prompts": self.used_prompts,
-            "round_started_at": self.round_started_at,
-            "deadline": self.deadline,
-            "next_round_at": self.next_round_at,
+            **{name: getattr(self, name) for name in _PERSISTED_ROOM_FIELDS},
             "players": [p.to_dict() for p in self.players.values()],
-            "next_player": self.next_player,
-            "any_recognized": self.any_recognized,
-            "pending_awards": self.pending_awards,
-            "last_results": self.last_results,
-            "mode": self.mode,
-            "level": self.level,
-            "deck": self.deck,
-            "drawn": self.drawn,
             "turn": self.turn.to_dict() if self.turn is not None else None,
-            "ai_score": self.ai_score,
-            "pending_stats": self.pending_stats,
-            "autostart_at": self.autostart_at,
-            "kicked": self.kicked,
         }
 
     @classmethod
@@ -1163,31 +1188,11 @@ class Room:
         rng: random.Random | None = None,
     ) -> Room:
         room = cls(d["code"], settings, labels, public=d["public"], rng=rng)
-        room.capacity = d["capacity"]
-        room.host = d["host"]
-        room.phase = d["phase"]
-        room.game_id = d["game_id"]
-        room.round = d["round"]
-        room.rounds = d["rounds"]
-        room.seconds = d["seconds"]
-        room.prompt = d["prompt"]
-        room.used_prompts = list(d["used_prompts"])
-        room.round_started_at = d["round_started_at"]
-        room.deadline = d["deadline"]
-        room.next_round_at = d["next_round_at"]
+        # a field missing from an older state (a rolling upgrade) keeps its new-room default
+        for name in _PERSISTED_ROOM_FIELDS:
+            if name in d:
+                value = d[name]
+                setattr(room, name, list(value) if isinstance(value, list) else value)
         room.players = {p["id"]: Player.from_dict(p) for p in d["players"]}
-        room.next_player = d["next_player"]
-        room.any_recognized = d["any_recognized"]
-        room.pending_awards = list(d["pending_awards"])
-        room.last_results = d["last_results"]
-        # rooms stored by a server without game modes (a rolling upgrade) play "draw"
-        room.mode = d.get("mode", "draw")
-        room.level = d.get("level", "mixed")
-        room.deck = list(d.get("deck", []))
-        room.drawn = list(d.get("drawn", []))
         room.turn = beat.Turn.from_dict(d["turn"]) if d.get("turn") else None
-        room.ai_score = d.get("ai_score", 0)
-        room.pending_stats = list(d.get("pending_stats", []))
-        room.autostart_at = d.get("autostart_at")
-        room.kicked = list(d.get("kicked", []))
         return room

@@ -523,3 +523,12 @@ def test_rounds_are_archived_with_the_ai_guess_timeline() -> None:
         "game_id": room.game_id,
         "ranking": archived[1].record["ranking"],
     }
+
+
+def test_a_room_survives_its_own_persisted_state() -> None:
+    room, a, _ = two_player_game()
+    room.kick(T0 + 500, "n:1", "p2")
+    state = room.to_dict()  # (ink lives in the ink log, not in the state)
+    again = Room.from_dict(json.loads(json.dumps(state)), room.settings, room.labels)
+    assert again.to_dict() == state
+    assert again.kicked and again.phase == room.phase and list(again.players) == [a]

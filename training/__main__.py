@@ -76,6 +76,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--partial-prob", type=float, default=d.partial_prob)
+    p.add_argument(
+        "--prefix-soft-floor",
+        type=float,
+        default=d.prefix_soft_floor,
+        help="one-hot weight of a prefix's target at time fraction 0 (1 = one-hot, off)",
+    )
+    p.add_argument(
+        "--prefix-soft-full",
+        type=float,
+        default=d.prefix_soft_full,
+        help="time fraction from which a prefix's target is one-hot",
+    )
     p.add_argument("--name", default=d.name)
     p.add_argument("--notes", default="")
     p.add_argument(

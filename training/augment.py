@@ -40,17 +40,22 @@ def partial_drawing(drawing: list[Any], fraction: float) -> list[Any]:
 
 def augment_strokes(
     drawing: list[Any], rng: np.random.Generator, cfg: StrokeAug
-) -> list[npt.NDArray[np.float64]]:
+) -> tuple[list[npt.NDArray[np.float64]], float]:
     """A random variant of a timed drawing (strokes ``[xs, ys, ts]``): with ``partial_prob``
     the prefix drawn before a uniformly random time of the drawing (mid-stroke too: what a
-    live update sees, each moment of the drawing equally likely), then random transforms."""
+    live update sees, each moment of the drawing equally likely), then random transforms.
+    Returns the strokes and the fraction of the drawing's time the prefix covers (1.0 for
+    the whole drawing)."""
+    fraction = 1.0
     if drawing and rng.random() < cfg.partial_prob:
         end = max(float(np.max(s[2])) for s in drawing)
-        drawing = prefix_before(drawing, rng.uniform(0.0, end) + 1e-6)
+        cut = rng.uniform(0.0, end)
+        fraction = cut / end if end > 0 else 1.0
+        drawing = prefix_before(drawing, cut + 1e-6)
     strokes = normalize_arrays(drawing)
     n = len(strokes)
     if n == 0:
-        return strokes
+        return strokes, fraction
     if n >= 3 and rng.random() < cfg.drop_stroke_prob:
         drop = int(rng.integers(1, n))
         strokes = strokes[:drop] + strokes[drop + 1 :]
@@ -67,16 +72,19 @@ def augment_strokes(
         p = p + rng.normal(0.0, cfg.stroke_shift, size=2)
         p = p + rng.normal(0.0, cfg.point_jitter, size=p.shape)
         out.append(p)
-    return out
+    return out, fraction
 
 
 def render_augmented(
     drawing: list[Any], seed: int, variants: int, cfg: StrokeAug
-) -> npt.NDArray[np.uint8]:
-    """``variants`` augmented renders of one timed drawing, (variants, 784) uint8."""
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """``variants`` augmented renders of one timed drawing, (variants, 784) uint8, and the
+    fraction of the drawing's time each covers (:func:`augment_strokes`)."""
     rng = np.random.default_rng(seed)
-    drawings = [[s.T for s in augment_strokes(drawing, rng, cfg)] for _ in range(variants)]
-    return drawings_to_images(drawings).reshape(variants, 784)
+    variants_ = [augment_strokes(drawing, rng, cfg) for _ in range(variants)]
+    drawings = [[s.T for s in strokes] for strokes, _ in variants_]
+    fractions = np.array([f for _, f in variants_], dtype=np.float32)
+    return drawings_to_images(drawings).reshape(variants, 784), fractions
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
    the validation stroke drawings and of drawings of categories outside the vocabulary
    (all but their test split); the rule kind and threshold with the highest live
    recognition whose false recognition (wrong prompts; other categories) is at most 1%.
+   The live figures under that rule (recognition, false recognition, top-1 changes, first
+   guess) are stored beside it (``validation_live``): models are compared on them.
 
 Both are written into the artifact's metadata (``calibration``, ``recognition``); the JSON
 is not covered by the weights' hash, the weights are unchanged.
@@ -25,7 +27,13 @@ import numpy.typing as npt
 from model.artifact import DEFAULT_ARTIFACT
 from model.classifier import Classifier, load_classifier
 from training.corpus import build_corpus
-from training.live import best_rule, heldout_drawings, other_categories, replay
+from training.live import (
+    best_rule,
+    heldout_drawings,
+    live_metrics_by_source,
+    other_categories,
+    replay,
+)
 
 __all__ = ["MAX_FALSE_RECOGNITION", "calibrate", "ece", "fit_temperature", "softmax"]
 
@@ -114,6 +122,7 @@ def calibrate(
             f"{len(others)} drawings of categories outside the vocabulary (train+val split)"
         ),
         "candidates": candidates,
+        "validation_live": live_metrics_by_source(vocab, rule, clf.labels, others),
     }
     if write:
         json_path = path if path.suffix == ".json" else path.with_suffix(".json")

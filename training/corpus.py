@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,9 @@ def build_corpus(
     )
 
 
-def _render_job(args: tuple[list[Any], int, int, StrokeAug]) -> np.ndarray:
+def _render_job(
+    args: tuple[list[Any], int, int, StrokeAug],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     drawing, seed, variants, cfg = args
     return render_augmented(drawing, seed, variants, cfg)
 
@@ -227,19 +230,20 @@ def augmented_stroke_pool(
     workers: int = 2,
     cache_dir: Path | None = None,
     progress: bool = True,
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """``variants`` stroke-augmented renders of every training stroke drawing (cached)."""
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """``variants`` stroke-augmented renders of every training stroke drawing (cached), their
+    labels and the fraction of the drawing's time each render covers."""
     n = len(corpus.train_strokes)
     if variants <= 0 or n == 0:
-        return np.zeros((0, 784), np.uint8), np.zeros(0, np.int64)
+        return np.zeros((0, 784), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.float32)
     key = hashlib.sha256(
-        f"{corpus.fingerprint}|{variants}|{cfg}|{seed}|{RASTER_VERSION}|{n}".encode()
+        f"{corpus.fingerprint}|{variants}|{cfg}|{seed}|{RASTER_VERSION}|{n}|fraction".encode()
     ).hexdigest()[:16]
     cache = (cache_dir / f"strokepool-{key}.npz") if cache_dir else None
     labels = np.repeat(corpus.train_stroke_labels, variants)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            return z["x"], labels
+            return z["x"], labels, z["fraction"]
     jobs = []
     for d in corpus.train_strokes:
         s = int.from_bytes(
@@ -248,19 +252,17 @@ def augmented_stroke_pool(
         )
         jobs.append((timed_strokes(d.drawing, d.source), s, variants, cfg))
     out = np.zeros((n * variants, 784), dtype=np.uint8)
+    fraction = np.ones(n * variants, dtype=np.float32)
     workers = max(1, min(workers, os.cpu_count() or 1))
     bar = tqdm(total=n, desc=f"stroke augmentation x{variants}", leave=False, disable=not progress)
-    if workers == 1:
-        for i, job in enumerate(jobs):
-            out[i * variants : (i + 1) * variants] = _render_job(job)
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as ex:
+        results = ex.map(_render_job, jobs, chunksize=64) if ex else map(_render_job, jobs)
+        for i, (imgs, fr) in enumerate(results):
+            out[i * variants : (i + 1) * variants] = imgs
+            fraction[i * variants : (i + 1) * variants] = fr
             bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for i, imgs in enumerate(ex.map(_render_job, jobs, chunksize=64)):
-                out[i * variants : (i + 1) * variants] = imgs
-                bar.update(1)
     bar.close()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, x=out)
-    return out, labels
+        np.savez(cache, x=out, fraction=fraction)
+    return out, labels, fraction

@@ -25,7 +25,7 @@ from training.augment import partial_drawing
 from training.calibrate import calibration_figures, live_sets
 from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
 from training.data import load_categories
-from training.live import live_metrics
+from training.live import live_metrics_by_source
 
 __all__ = ["FRACTIONS", "evaluate", "score_live", "score_model"]
 
@@ -91,11 +91,7 @@ def score_live(clf: Classifier) -> dict[str, Any]:
     (real timings), simplified ones (synthetic timings) and both; false recognition also on
     the test split of the categories outside the vocabulary."""
     vocab, others = live_sets(clf, ("test",), ("test",))
-    out: dict[str, Any] = {}
-    for name, keep in (("raw", {"raw"}), ("simplified", {"simplified"}), ("all", None)):
-        part = [r for r in vocab if keep is None or r.source in keep]
-        out[name] = live_metrics(part, clf.rule, clf.labels, others)
-    return out
+    return live_metrics_by_source(vocab, clf.rule, clf.labels, others)
 
 
 def _score_sparse(clf: Classifier, corpus: Any, classes: list[int]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "best_rule",
     "heldout_drawings",
     "live_metrics",
+    "live_metrics_by_source",
     "other_categories",
     "prefix_before",
     "replay",
@@ -234,6 +235,21 @@ def live_metrics(
             "ci95": _bootstrap(frr_out, np.mean),
         }
     return res
+
+
+def live_metrics_by_source(
+    replays: Sequence[Replay],
+    rule: RecognitionRule,
+    labels: Sequence[str],
+    others: Sequence[Replay] = (),
+) -> dict[str, Any]:
+    """:func:`live_metrics` on the raw drawings (real timings), the simplified ones
+    (synthetic timings) and both."""
+    out: dict[str, Any] = {}
+    for name, keep in (("raw", {"raw"}), ("simplified", {"simplified"}), ("all", None)):
+        part = [r for r in replays if keep is None or r.source in keep]
+        out[name] = live_metrics(part, rule, labels, others)
+    return out
 
 
 def _first_guesses(replays: Sequence[Replay], labels: Sequence[str]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from training.corpus import (
 from training.data import REPO_ROOT
 from training.teacher import build_cnn, load_teacher
 
-__all__ = ["TrainConfig", "evaluate_logits", "train"]
+__all__ = ["TrainConfig", "evaluate_logits", "prefix_targets", "train"]
 
 CACHE_DIR = REPO_ROOT / "reports" / "tmp" / "cache"
 
@@ -76,6 +76,9 @@ class TrainConfig:
     distill_alpha: float = 0.5  # weight of the teacher's soft targets in the loss
     distill_temperature: float = 2.0
     partial_prob: float = 0.35  # share of stroke renders cut at a random time (live prefixes)
+    # soft targets for prefixes (:func:`prefix_targets`): 1.0 = off (one-hot for every prefix)
+    prefix_soft_floor: float = 1.0  # weight of the one-hot part for an empty prefix
+    prefix_soft_full: float = 0.5  # time fraction from which the target is one-hot again
     name: str = "doodle-mlp"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -150,12 +153,14 @@ def accuracy_stats(logits: np.ndarray, y: np.ndarray, n_classes: int) -> dict[st
 
 def _pool(
     cfg: TrainConfig, corpus: Corpus, cache_dir: Path | None, progress: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Training images, labels, sources (stroke-augmented renders added) and sampling
-    probabilities."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, labels, sources (stroke-augmented renders added), sampling
+    probabilities and the fraction of its drawing's time each image covers (1 unless a
+    prefix)."""
     x, y, src = corpus.x, corpus.y, corpus.src
+    fraction = np.ones(len(y), dtype=np.float32)
     if cfg.stroke_aug and cfg.aug_variants > 0:
-        px, py = augmented_stroke_pool(
+        px, py, pf = augmented_stroke_pool(
             corpus,
             cfg.aug_variants,
             StrokeAug(partial_prob=cfg.partial_prob),
@@ -167,8 +172,28 @@ def _pool(
         x = np.concatenate([x, px])
         y = np.concatenate([y, py])
         src = np.concatenate([src, np.full(len(py), SRC_STROKE, dtype=np.int8)])
+        fraction = np.concatenate([fraction, pf])
     weights = _sampling_weights(cfg, y, src, len(corpus.labels), corpus.train_stroke_labels)
-    return x, y, src, weights
+    return x, y, src, weights, fraction
+
+
+def prefix_targets(
+    y: torch.Tensor,
+    fraction: torch.Tensor,
+    n_classes: int,
+    label_smoothing: float = 0.0,
+    floor: float = 1.0,
+    full: float = 0.5,
+) -> torch.Tensor:
+    """Soft targets (B, n_classes) for images covering ``fraction`` of their drawing's time:
+    ``a * onehot + (1 - a) * uniform`` with ``a = floor + (1 - floor) * min(1, fraction /
+    full)`` (a prefix too short to tell is near-uniform, the whole drawing one-hot), then the
+    usual label smoothing.  Each row sums to 1 and keeps ``y`` as its argmax."""
+    a = floor + (1.0 - floor) * torch.clamp(fraction.float() / full, max=1.0)
+    a = a * (1.0 - label_smoothing)
+    target = ((1.0 - a) / n_classes)[:, None].expand(-1, n_classes).clone()
+    target[torch.arange(len(y)), y] += a
+    return target
 
 
 def _network(cfg: TrainConfig, n_classes: int) -> tuple[torch.nn.Module, MLPConfig | None]:
@@ -278,7 +303,7 @@ def _train_epoch(
     model: torch.nn.Module,
     opt: torch.optim.Optimizer,
     sched: Any,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None],
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None],
     idx: torch.Tensor,
     gen: torch.Generator,
     desc: str,
@@ -286,7 +311,7 @@ def _train_epoch(
 ) -> tuple[float, float]:
     """One epoch over the sampled indices ``idx``; returns (mean loss, top-1) on the
     augmented training batches."""
-    x_t, y_t, src_t, soft_t = data
+    x_t, y_t, src_t, frac_t, soft_t = data
     augmenters = _image_augmenters(cfg)
     model.train()
     steps = len(idx) // cfg.batch_size
@@ -303,7 +328,18 @@ def _train_epoch(
                 if m.any():
                     xb[m] = augment_images(xb[m], gen, aug)
         logits = model(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        if cfg.prefix_soft_floor < 1.0:
+            target = prefix_targets(
+                yb,
+                frac_t[bi],
+                logits.shape[1],
+                cfg.label_smoothing,
+                cfg.prefix_soft_floor,
+                cfg.prefix_soft_full,
+            )
+            loss = F.cross_entropy(logits, target)
+        else:
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
         if soft_t is not None:
             t = cfg.distill_temperature
             kd = F.kl_div(
@@ -356,7 +392,7 @@ def train(
         corpus = build_corpus(
             labels, max_per_class=cfg.max_per_class, use_stretched=cfg.use_stretched
         )
-    x, y, src, weights = _pool(cfg, corpus, cache_dir, progress)
+    x, y, src, weights, fraction = _pool(cfg, corpus, cache_dir, progress)
     model, arch = _network(cfg, len(labels))
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
     opt, sched = _optimizer(cfg, model, steps_per_epoch * cfg.epochs)
@@ -364,6 +400,7 @@ def train(
         torch.from_numpy(x),
         torch.from_numpy(y),
         torch.from_numpy(src),
+        torch.from_numpy(fraction),
         teacher_targets(cfg, x, labels),
     )
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -15,6 +15,7 @@ from training.live import (
     best_rule,
     heldout_drawings,
     live_metrics,
+    live_metrics_by_source,
     prefix_before,
     replay,
     update_prefixes,
@@ -88,6 +89,20 @@ def test_live_metrics_on_hand_made_replays() -> None:
     assert m["false_recognition_wrong_prompt"]["rate"] == 0.5
     assert m["top1_changes_per_drawing"]["mean"] == 0.5
     assert m["first_guess"]["first_update"]["most_frequent"] in ("a", "b")
+
+
+def test_live_metrics_by_source() -> None:
+    labels = ["a", "b"]
+    rule = RecognitionRule("target", 0.5)
+    raw = _replay(0, [[0.3, 0.7], [0.9, 0.1]])
+    simplified = Replay(
+        1, True, "simplified", np.array([10.0]), np.ones(1, np.int64), raw.probs[1:]
+    )
+    m = live_metrics_by_source([raw, simplified], rule, labels)
+    assert [m[k]["recognition"]["n"] for k in ("raw", "simplified", "all")] == [1, 1, 2]
+    assert m["raw"]["recognition"]["rate"] == 1.0 and m["simplified"]["recognition"]["rate"] == 0.0
+    assert m["raw"]["top1_changes_per_drawing"]["mean"] == 1.0
+    assert m["all"] == live_metrics([raw, simplified], rule, labels)
 
 
 def test_best_rule_is_the_lowest_threshold_within_the_false_recognition_bound() -> None:

@@ -20,7 +20,7 @@ from training.data import (
     timed_strokes,
     vocabulary,
 )
-from training.train import TrainConfig, _network, _sampling_weights, train
+from training.train import TrainConfig, _network, _sampling_weights, prefix_targets, train
 
 CLASSES = ["rainbow", "eye", "bicycle", "penguin"]  # bitmaps+strokes, stroke-rich, stretched
 
@@ -89,11 +89,12 @@ def test_partial_drawing() -> None:
 def test_stroke_augmentation_is_deterministic(corpus: Corpus) -> None:
     first = corpus.train_strokes[0]
     d = timed_strokes(first.drawing, first.source)
-    a = render_augmented(d, 42, 4, StrokeAug())
-    b = render_augmented(d, 42, 4, StrokeAug())
+    a, fa = render_augmented(d, 42, 4, StrokeAug())
+    b, fb = render_augmented(d, 42, 4, StrokeAug())
     assert a.shape == (4, 784) and a.dtype == np.uint8
-    assert np.array_equal(a, b)
+    assert np.array_equal(a, b) and np.array_equal(fa, fb)
     assert not np.array_equal(a[0], a[1])
+    assert fa.shape == (4,) and ((fa >= 0) & (fa <= 1)).all()
 
 
 def test_image_augmentation_shapes() -> None:
@@ -103,6 +104,39 @@ def test_image_augmentation_shapes() -> None:
     assert out.shape == (6, 784)
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 + 1e-6
     assert float(out.sum()) > 0
+
+
+def test_prefix_targets_soften_short_prefixes() -> None:
+    y = torch.tensor([2, 2, 2, 2, 0])
+    fraction = torch.tensor([0.0, 0.1, 0.3, 0.6, 1.0])
+    t = prefix_targets(y, fraction, 5, label_smoothing=0.05, floor=0.1, full=0.5)
+    torch.testing.assert_close(t.sum(dim=1), torch.ones(5))
+    assert t.argmax(dim=1).tolist() == y.tolist()  # the drawing's class stays the top target
+    top = t.max(dim=1).values
+    assert top[0] < top[1] < top[2] < top[3]  # the shorter the prefix, the more uniform
+    assert float(top[0]) == pytest.approx(0.095 + 0.905 / 5, abs=1e-6)
+    # from ``full`` on (and with floor 1 everywhere) the target is plain label smoothing
+    smoothed = torch.full((5,), 0.05 / 5)
+    smoothed[0] += 0.95
+    torch.testing.assert_close(t[4], smoothed)
+    off = prefix_targets(y, fraction, 5, label_smoothing=0.05, floor=1.0)
+    torch.testing.assert_close(off[:, [2, 2, 2, 2, 0]].diagonal(), torch.full((5,), 0.96))
+    logits = torch.randn(5, 5)
+    torch.testing.assert_close(
+        torch.nn.functional.cross_entropy(logits, off),
+        torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.05),
+    )
+
+
+def test_training_with_prefix_soft_targets(corpus: Corpus) -> None:
+    quick = dict(epochs=1, samples_per_epoch=1024, aug_variants=1, partial_prob=0.5)
+    plain = train(_tiny_cfg(**quick), corpus=corpus, progress=False, cache_dir=None)
+    soft = train(
+        _tiny_cfg(prefix_soft_floor=0.1, **quick), corpus=corpus, progress=False, cache_dir=None
+    )
+    # same seed and batches: only the prefixes' targets differ
+    assert not np.array_equal(plain["tensors"]["out.weight"], soft["tensors"]["out.weight"])
+    assert soft["training"]["config"]["prefix_soft_floor"] == 0.1
 
 
 def _tiny_cfg(**kw: object) -> TrainConfig:

@@ -21,14 +21,25 @@ from typing import TYPE_CHECKING, Any
 import websockets
 
 from bench.load.drawings import points_message
+from model.artifact import DEFAULT_ARTIFACT
+from model.recognition import DEFAULT_RULE, RecognitionRule
 
 if TYPE_CHECKING:
     from bench.load.clients import ClientRun
 
-# capacity mode judges recognition client-side: top guess = prompt with p >= this (the old
-# server's fixed confidence; the server now applies the model artifact's calibrated rule,
-# model/recognition.py, which DOODLE_RECOGNITION_THRESHOLD overrides)
-RECOGNITION_CONFIDENCE = 0.30
+
+def _shipped_threshold() -> float:
+    """The shipped artifact's calibrated recognition threshold (model/recognition.py), read from
+    its metadata without loading the weights."""
+    meta = json.loads(DEFAULT_ARTIFACT.read_text())
+    rule = meta.get("recognition")
+    return (DEFAULT_RULE if rule is None else RecognitionRule.from_json(rule)).threshold
+
+
+# capacity mode (where the server never recognizes) judges recognition client-side from the top
+# guesses it gets: top guess = prompt with p >= the shipped rule's threshold. That is the rule
+# itself while the threshold is above 0.5 (then only the top guess can reach it).
+RECOGNITION_CONFIDENCE = _shipped_threshold()
 _TYPE_RE = re.compile(r'"type"\s*:\s*"([a-z_]+)"')
 _PLAYER_RE = re.compile(r'"player_id"\s*:\s*"([^"]*)"')
 # the first "guesses" key of a frame is the frame's own: ink ops never contain that string

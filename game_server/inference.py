@@ -3,10 +3,14 @@
 Each player's drawing is kept, as the AI sees it, in a :class:`Sketch`
 (``model.IncrementalRaster``: the exact incremental rasterizer, pixel-identical to
 ``model.drawing_to_image``) that follows the ink ops (``apply_points`` / ``undo`` / ``clear``)
-and renders the 28x28 image on demand, redoing only what changed since the last image. Once
-per tick the owners of this process hand every sketch that changed, across all their rooms, to
-:meth:`InferenceRunner.guesses`: one batch rendered and classified with ONE model call in a
-dedicated worker thread (numpy releases the GIL), so the event loop keeps serving sockets.
+and renders the 28x28 image on demand, redoing only what changed since the last image. Next to
+it the sketch holds the AI's live belief about the drawing (``model.Belief``, the artifact's
+calibrated filter over the successive probability rows), reset with the drawing (``clear``, an
+undo to empty, a new round's fresh sketch). Once per tick the owners of this process hand every
+sketch that changed, across all their rooms, to :meth:`InferenceRunner.guesses`: one batch
+rendered and classified with ONE model call in a dedicated worker thread (numpy releases the
+GIL), so the event loop keeps serving sockets; each row then updates its sketch's belief, and
+the guesses announced and the recognition rule both use the belief.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from game_server.rules import NO_GUESS, FinalGuess, Guess
-from model import IncrementalRaster as Sketch
+from model import Belief, IncrementalRaster
 
 __all__ = [
     "InferenceRunner",
@@ -40,13 +44,42 @@ log = logging.getLogger("game_server.inference")
 TOP_K = 3
 
 
-def classify(classifier: Any, sketches: Sequence[Sketch]) -> tuple[Any, Any]:
-    """(probabilities (N, labels), images (N, 28, 28) uint8) of sketches; runs in a thread."""
+class Sketch(IncrementalRaster):
+    """One player's drawing as the AI sees it, and the AI's live belief about it."""
+
+    belief: Belief | None = None  # created by the runner with the artifact's filter
+
+    def clear(self) -> None:
+        super().clear()
+        if self.belief is not None:
+            self.belief.reset()
+
+    def undo(self) -> None:
+        super().undo()
+        if not self.strokes and self.belief is not None:
+            self.belief.reset()
+
+    def time_ms(self) -> float:
+        """The drawing's own clock: the ``t`` of its latest point (0 without points)."""
+        for stroke in reversed(self.strokes):
+            if stroke:
+                return float(stroke[-1][2])
+        return 0.0
+
+
+def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) -> tuple[Any, Any]:
+    """(live beliefs (N, labels), images (N, 28, 28) uint8) of sketches: each sketch's image
+    classified (one batch), and its belief updated with the row (``settle``: settled on it,
+    the drawing is finished); runs in a thread."""
     if not sketches:
         return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
     images = np.stack([s.image() for s in sketches])
-    probs = classifier.predict_images(images)
-    return np.asarray(probs, dtype=np.float64), images
+    probs = np.asarray(classifier.predict_images(images), dtype=np.float64)
+    for i, s in enumerate(sketches):
+        if s.belief is None:
+            s.belief = classifier.new_belief()
+        probs[i] = s.belief.settle(probs[i]) if settle else s.belief.update(probs[i], s.time_ms())
+    return probs, images
 
 
 def top_guesses(labels: Sequence[str], probs: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
@@ -124,11 +157,11 @@ class InferenceRunner:
 
     async def final(self, sketches: dict[str, Sketch | None]) -> dict[str, FinalGuess]:
         """The AI's verdict (top guesses + image) on each final drawing of a round (``None``:
-        an empty drawing, no guesses)."""
+        an empty drawing, no guesses), its belief settled on the finished drawing."""
         drawn = {pid: s for pid, s in sketches.items() if s is not None}
         loop = asyncio.get_running_loop()
         probs, images = await loop.run_in_executor(
-            self._executor, classify, self.classifier, list(drawn.values())
+            self._executor, partial(classify, self.classifier, list(drawn.values()), settle=True)
         )
         out = {
             pid: FinalGuess([], NO_GUESS.recognizes, png_base64(np.zeros((28, 28), np.uint8)))

@@ -4,10 +4,13 @@ small MLP trained on Google's Quick, Draw! data (CC BY 4.0).
     from model import load_classifier
     clf = load_classifier()            # the shipped artifact
     probs = clf.predict(drawings)      # (len(drawings), len(clf.labels)), rows sum to 1
-    clf.recognizes(probs[0], "cat")    # the game's calibrated recognition rule
+    belief = clf.new_belief()          # one per player: reset() on clear / a new drawing
+    row = belief.update(probs[0], t_ms)  # the live belief after this update (t: drawing time)
+    clf.recognizes(row, "cat")         # the game's calibrated recognition rule
 """
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT, ArtifactError
+from model.belief import Belief, BeliefFilter
 from model.classifier import Classifier, load_classifier
 from model.incremental import IncrementalRaster
 from model.raster import (
@@ -27,6 +30,8 @@ __all__ = [
     "IMAGE_SIZE",
     "RASTER_VERSION",
     "ArtifactError",
+    "Belief",
+    "BeliefFilter",
     "Classifier",
     "DrawingError",
     "IncrementalRaster",

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model.artifact import ArtifactError, load_artifact
+from model.belief import IDENTITY, Belief, BeliefFilter
 from model.network import MLPConfig, fold_batchnorm
 from model.raster import IMAGE_SIZE, Drawing, drawings_to_images
 from model.recognition import DEFAULT_RULE, RecognitionRule
@@ -36,7 +37,11 @@ class Classifier:
       from :func:`model.drawing_to_image`, so callers can batch across players.
 
     * ``recognizes(probs_row, label)``: the game's recognition rule (calibrated with the
-      weights, stored in the metadata's ``recognition``) on one row of ``predict``.
+      weights, stored in the metadata's ``recognition``) on one row of the live belief.
+    * ``new_belief()``: a player's live belief (:class:`model.Belief`), fed one row of
+      ``predict`` per update of their drawing; its filter (``belief``, metadata
+      ``recognition.belief``, the identity if absent) is calibrated with the rule, which
+      applies to the rows it returns.
     * ``temperature``: the logits are divided by it (metadata ``calibration``; 1 if absent).
 
     A drawing with no ink (no finite point), and an all-zero image, gets the uniform
@@ -58,6 +63,7 @@ class Classifier:
             self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
             rule = metadata.get("recognition")
             self.rule = DEFAULT_RULE if rule is None else RecognitionRule.from_json(rule)
+            self.belief = IDENTITY if rule is None else BeliefFilter.from_json(rule.get("belief"))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"bad calibration or recognition metadata: {exc!r}") from exc
         if not (np.isfinite(self.temperature) and self.temperature > 0):
@@ -101,9 +107,15 @@ class Classifier:
             return np.zeros((0, self.num_classes), dtype=np.float32)
         return self.predict_images(drawings_to_images(drawings))
 
+    def new_belief(self) -> Belief:
+        """A player's live belief, filtered with the artifact's calibrated ``belief``."""
+        return Belief(self.belief)
+
     def recognizes(self, probs: npt.ArrayLike, label: str) -> bool:
-        """Whether one row of :meth:`predict` recognizes the drawing as ``label`` (the
-        artifact's calibrated rule; ``False`` for a label the model does not know)."""
+        """Whether one row of the live belief (:meth:`Belief.update` of the rows of
+        :meth:`predict`; with the identity filter, a row of :meth:`predict` itself)
+        recognizes the drawing as ``label`` (the artifact's calibrated rule; ``False`` for a
+        label the model does not know)."""
         index = self._index.get(label)
         return index is not None and self.rule.accepts(probs, index)
 

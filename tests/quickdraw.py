@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from training.data import data_dir, split_of
 
 PointStroke = list[list[float]]
@@ -81,6 +83,40 @@ def held_out(category: str, record: dict[str, Any]) -> bool:
     return split_of(category, record.get("index"), record["key_id"]) != "train"
 
 
+def surely_recognized_live(
+    classifier: Any, strokes: Sequence[PointStroke], label: str, batch: int = 16
+) -> bool:
+    """Whether the server recognizes ``strokes`` as ``label`` while they are drawn, sent in
+    updates of ``batch`` points (:func:`update_batches`), however its ticks group those
+    updates: a lower bound on the live belief (:class:`model.Belief`) after the last update.
+
+    The belief is a weighted geometric mean of the rows, renormalized, so (Hölder) its
+    ``label`` probability is at least the weighted geometric mean of the rows' ``label``
+    probabilities. Rows older than the update at time ``t0`` weigh at most
+    ``exp(-(t_end - t0) / tau)`` in total, whichever updates the server saw. (The round's
+    end settles the belief on the finished drawing: :meth:`model.Belief.settle`.)"""
+    rule, tau = classifier.rule, classifier.belief.tau_ms
+    if rule.kind != "target":  # the bound is on the label's probability
+        return False
+    prefixes, times, drawn = [], [], [list(s) for s in strokes]
+    cut: list[PointStroke] = []
+    for index, points in update_batches(drawn, batch):
+        if index == len(cut):
+            cut.append([])
+        cut[index] = cut[index] + points
+        prefixes.append(model_drawing(cut))
+        times.append(float(points[-1][2]))
+    p = classifier.predict(prefixes)[:, classifier.labels.index(label)].astype(np.float64)
+    p = np.maximum(p, 1e-12)
+    for j in range(len(p)):  # the tail: updates j.. (j = 0: no older rows)
+        tail = float(p[j:].min())
+        old = 0.0 if j == 0 or tau == 0 else float(np.exp(-(times[-1] - times[j - 1]) / tau))
+        head = min(float(p[:j].min()), tail) if j else tail
+        if tail ** (1 - old) * head**old >= rule.threshold + 1e-9:
+            return True
+    return False
+
+
 def recognized_drawings(
     classifier: Any,
     per_category: int = 1,
@@ -88,8 +124,9 @@ def recognized_drawings(
     held_out_only: bool = True,
 ) -> dict[str, list[list[PointStroke]]]:
     """For each vocabulary label: up to ``per_category`` real drawings, held out of the
-    model's training, that ``classifier`` recognizes as their label (its recognition rule,
-    ``classifier.recognizes``, on the finished drawing as the server sees it)."""
+    model's training, that ``classifier`` recognizes as their label while they are drawn
+    (:func:`surely_recognized_live`: its recognition rule on its live belief, in updates of
+    16 points however the server's ticks group them)."""
     labels = list(classifier.labels)
     out: dict[str, list[list[PointStroke]]] = {}
     for label in labels:
@@ -100,9 +137,13 @@ def recognized_drawings(
         if not candidates:
             continue
         probs = classifier.predict([model_drawing(c) for c in candidates])
-        good = [
+        finished = [
             c for c, row in zip(candidates, probs, strict=True) if classifier.recognizes(row, label)
         ]
+        good = []
+        for c in finished:
+            if len(good) < per_category and surely_recognized_live(classifier, c, label):
+                good.append(c)
         if good:
-            out[label] = good[:per_category]
+            out[label] = good
     return out

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p_cal = sub.add_parser(
         "calibrate",
-        help="fit the temperature and the recognition rule on validation; write the metadata",
+        help="fit the temperature, the live belief filter and the recognition rule on "
+        "validation; write the metadata",
     )
     p_cal.add_argument(
         "--model", type=Path, default=None, help="artifact (.json); default: the shipped one"
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"temperature {cal['temperature']}: validation ECE "
             f"{cal['validation']['ece_before']:.4f} -> {cal['validation']['ece_after']:.4f}; "
-            f"rule {rec['rule']} >= {rec['threshold']} ({rec['candidates']})"
+            f"belief {rec['belief']}, rule {rec['rule']} >= {rec['threshold']} "
+            f"(candidates: {rec['candidates']})"
         )
         return 0
     if args.cmd == "evaluate":

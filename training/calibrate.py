@@ -3,12 +3,15 @@
 1. Temperature scaling: the temperature that minimizes the negative log-likelihood of the
    validation images (Google bitmaps + held-out stroke renders); expected calibration error
    (ECE, 15 equal-width confidence bins) before and after.
-2. The recognition rule (:mod:`model.recognition`): live replay (:mod:`training.live`) of
-   the validation stroke drawings and of drawings of categories outside the vocabulary
-   (all but their test split); the rule kind and threshold with the highest live
-   recognition whose false recognition (wrong prompts; other categories) is at most 1%.
-   The live figures under that rule (recognition, false recognition, top-1 changes, first
-   guess) are stored beside it (``validation_live``): models are compared on them.
+2. The live belief filter (:mod:`model.belief`) and the recognition rule
+   (:mod:`model.recognition`), together: live replay (:mod:`training.live`) of the
+   validation stroke drawings and of drawings of categories outside the vocabulary (all but
+   their test split); for each filter the rule kind and threshold with the highest live
+   recognition whose false recognition (wrong prompts; other categories) on the filtered
+   belief is at most 1%, then the filter whose rule recognizes most drawings with real
+   timings (:func:`training.live.best_belief`).  The live figures under the chosen filter
+   and rule (recognition, false recognition, top-1 changes, first guess) are stored beside
+   it (``validation_live``): models are compared on them.
 
 Both are written into the artifact's metadata (``calibration``, ``recognition``); the JSON
 is not covered by the weights' hash, the weights are unchanged.
@@ -28,11 +31,12 @@ from model.artifact import DEFAULT_ARTIFACT
 from model.classifier import Classifier, load_classifier
 from training.corpus import build_corpus
 from training.live import (
-    best_rule,
+    best_belief,
     heldout_drawings,
     live_metrics_by_source,
     other_categories,
     replay,
+    smoothed,
 )
 
 __all__ = ["MAX_FALSE_RECOGNITION", "calibrate", "ece", "fit_temperature", "softmax"]
@@ -113,16 +117,21 @@ def calibrate(
         "validation": calibration_figures(logits, corpus.val.y, temperature),
     }
     vocab, others = live_sets(clf, ("val",), ("train", "val"))
-    rule, candidates = best_rule(vocab, others, max_false)
+    belief, rule, candidates = best_belief(vocab, others, max_false)
+    unfiltered = candidates.get("0.0")
     recognition = {
         **rule.to_json(),
+        "belief": belief.to_json(),
         "max_false_recognition": max_false,
         "calibrated_on": (
             f"live replay of {len(vocab)} validation stroke drawings (wrong prompts) and "
             f"{len(others)} drawings of categories outside the vocabulary (train+val split)"
         ),
+        "unfiltered": unfiltered and {k: unfiltered[k] for k in ("rule", "threshold")},
         "candidates": candidates,
-        "validation_live": live_metrics_by_source(vocab, rule, clf.labels, others),
+        "validation_live": live_metrics_by_source(
+            smoothed(vocab, belief), rule, clf.labels, smoothed(others, belief)
+        ),
     }
     if write:
         json_path = path if path.suffix == ".json" else path.with_suffix(".json")

@@ -19,13 +19,15 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT
+from model.belief import IDENTITY
 from model.classifier import Classifier, load_classifier
 from model.raster import RASTER_VERSION, drawings_to_images
+from model.recognition import RecognitionRule
 from training.augment import partial_drawing
 from training.calibrate import calibration_figures, live_sets
 from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
 from training.data import load_categories
-from training.live import live_metrics_by_source
+from training.live import live_metrics_by_source, smoothed
 
 __all__ = ["FRACTIONS", "evaluate", "score_live", "score_model"]
 
@@ -86,12 +88,23 @@ def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, 
     return res
 
 
-def score_live(clf: Classifier) -> dict[str, Any]:
-    """Live recognition on the test split (the artifact's rule and temperature): raw drawings
-    (real timings), simplified ones (synthetic timings) and both; false recognition also on
-    the test split of the categories outside the vocabulary."""
+def score_live(clf: Classifier) -> dict[str, dict[str, Any]]:
+    """Live recognition on the test split (the artifact's belief filter, rule and
+    temperature): raw drawings (real timings), simplified ones (synthetic timings) and both;
+    false recognition also on the test split of the categories outside the vocabulary.
+    ``live``: the filtered belief, as the player sees it; ``live_unfiltered`` (artifacts with
+    a filter): each update's own row, with the rule calibrated without the filter."""
     vocab, others = live_sets(clf, ("test",), ("test",))
-    return live_metrics_by_source(vocab, clf.rule, clf.labels, others)
+    out = {
+        "live": live_metrics_by_source(
+            smoothed(vocab, clf.belief), clf.rule, clf.labels, smoothed(others, clf.belief)
+        )
+    }
+    unfiltered = clf.metadata.get("recognition", {}).get("unfiltered")
+    if clf.belief != IDENTITY and unfiltered:
+        rule = RecognitionRule.from_json(unfiltered)
+        out["live_unfiltered"] = live_metrics_by_source(vocab, rule, clf.labels, others)
+    return out
 
 
 def _score_sparse(clf: Classifier, corpus: Any, classes: list[int]) -> dict[str, Any]:
@@ -219,6 +232,19 @@ def _ci(r: dict[str, Any]) -> str:
     return f"{_fmt(r['rate'])} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def _live_rows(
+    res: dict[str, dict[str, Any]], names: list[str]
+) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(model, belief, set, figures) of every live table row."""
+    out = []
+    for name in names:
+        tau = res[name].get("belief", {}).get("tau_ms", 0.0)
+        views = (("live", f"τ = {tau:g} ms" if tau else "none"), ("live_unfiltered", "none"))
+        for key, view in views:
+            out += [(name, view, part, m) for part, m in res[name].get(key, {}).items()]
+    return out
+
+
 def _live_markdown(res: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
     lines = [
         "",
@@ -231,44 +257,50 @@ def _live_markdown(res: dict[str, dict[str, Any]], names: list[str]) -> list[str
         "timings, 10 ms per point and 150 ms between strokes. False recognition: the same replay "
         "with every wrong prompt (drawings of the vocabulary), and with every prompt (drawings of "
         "categories outside the vocabulary, test split). 95% intervals: Wilson for rates, "
-        "bootstrap over drawings for medians and false recognition.",
+        "bootstrap over drawings for medians and false recognition. *belief*: the live belief "
+        "the rule and the figures apply to: the artifact's filter (`recognition.belief`, a "
+        "moving average of log-probabilities with time constant τ, settled on the finished "
+        "drawing at the round's end; the player's view) or, side by side, each update's own "
+        "row (`none`) with the rule calibrated without a filter. *recognized* counts the "
+        "settled belief too (by the round's end); *while drawing* only the live updates. Top-1 "
+        "changes and first guesses are on the live updates of the belief.",
         "",
-        "| model | set | rule | n | recognized | Google's game | recognized (Google yes / no) "
-        "| median time to recognition | as fraction of drawing | false recognition: wrong "
-        "prompt / other categories | top-1 changes per drawing (mean) | updates |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | belief | set | rule | n | recognized | while drawing | Google's game "
+        "| recognized (Google yes / no) | median time to recognition | as fraction of drawing "
+        "| false recognition: wrong prompt "
+        "/ other categories | top-1 changes per drawing (mean) | updates |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in names:
-        for part, m in res[name]["live"].items():
-            rule = m["rule"]
-            t, f = m["time_to_recognition_ms"], m["time_to_recognition_fraction"]
-            other = m.get("false_recognition_other_categories")
-            lines.append(
-                f"| {name} | {part} | {rule['rule']} ≥ {rule['threshold']} | "
-                f"{m['recognition']['n']} | {_ci(m['recognition'])} | "
-                f"{_ci(m['google_recognition'])} | "
-                f"{_fmt(m['recognition_google_recognized']['rate'])} / "
-                f"{_fmt(m['recognition_google_unrecognized']['rate'])} | "
-                f"{t['median']:.0f} ms [{t['ci95'][0]:.0f}, {t['ci95'][1]:.0f}] | "
-                f"{_fmt(f['median'])} | {_ci(m['false_recognition_wrong_prompt'])} / "
-                f"{_ci(other) if other else '—'} | "
-                f"{m['top1_changes_per_drawing']['mean']:.1f} | {m['updates_per_drawing']:.0f} |"
-            )
+    for name, view, part, m in _live_rows(res, names):
+        rule = m["rule"]
+        t, f = m["time_to_recognition_ms"], m["time_to_recognition_fraction"]
+        other = m.get("false_recognition_other_categories")
+        lines.append(
+            f"| {name} | {view} | {part} | {rule['rule']} ≥ {rule['threshold']} | "
+            f"{m['recognition']['n']} | {_ci(m['recognition'])} | "
+            f"{_ci(m['recognition_live']) if 'recognition_live' in m else '—'} | "
+            f"{_ci(m['google_recognition'])} | "
+            f"{_fmt(m['recognition_google_recognized']['rate'])} / "
+            f"{_fmt(m['recognition_google_unrecognized']['rate'])} | "
+            f"{t['median']:.0f} ms [{t['ci95'][0]:.0f}, {t['ci95'][1]:.0f}] | "
+            f"{_fmt(f['median'])} | {_ci(m['false_recognition_wrong_prompt'])} / "
+            f"{_ci(other) if other else '—'} | "
+            f"{m['top1_changes_per_drawing']['mean']:.1f} | {m['updates_per_drawing']:.0f} |"
+        )
     lines += [
         "",
         "First guess (top-1 at the first update, and on the whole first stroke): the most "
         "frequent class, its share of drawings, the mean top probability.",
         "",
-        "| model | set | first update | first stroke |",
-        "|---|---|---|---|",
+        "| model | belief | set | first update | first stroke |",
+        "|---|---|---|---|---|",
     ]
-    for name in names:
-        for part, m in res[name]["live"].items():
-            cells = [
-                f"{g['most_frequent']} {_fmt(g['share'])} (p̄ {g['mean_top_p']:.2f})"
-                for g in (m["first_guess"]["first_update"], m["first_guess"]["first_stroke"])
-            ]
-            lines.append(f"| {name} | {part} | " + " | ".join(cells) + " |")
+    for name, view, part, m in _live_rows(res, names):
+        cells = [
+            f"{g['most_frequent']} {_fmt(g['share'])} (p̄ {g['mean_top_p']:.2f})"
+            for g in (m["first_guess"]["first_update"], m["first_guess"]["first_stroke"])
+        ]
+        lines.append(f"| {name} | {view} | {part} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Calibration on the test split images (temperature from the artifact; 1 = none):",
@@ -450,8 +482,9 @@ def evaluate(
     for name, (path, clf) in tqdm(models.items(), desc="scoring", leave=False):
         res = score_model(clf, corpus.test, labels)
         res["stretched_only_valtest"] = _score_sparse(clf, corpus, sparse)
-        res["live"] = score_live(clf)
+        res.update(score_live(clf))
         res["temperature"] = clf.temperature
+        res["belief"] = clf.belief.to_json()
         res["calibration_test"] = calibration_figures(
             clf.logits_from_images(corpus.test.x), corpus.test.y, clf.temperature
         )
@@ -493,6 +526,8 @@ def _store_test_metrics(path: Path, res: dict[str, Any]) -> None:
     json_path = path if path.suffix == ".json" else path.with_suffix(".json")
     meta = json.loads(json_path.read_text())
     meta.setdefault("metrics", {})["test"] = {
-        k: res[k] for k in ("overall", "bitmap", "stroke", "early_recognition", "live")
+        k: res[k]
+        for k in ("overall", "bitmap", "stroke", "early_recognition", "live", "live_unfiltered")
+        if k in res
     }
     json_path.write_text(json.dumps(meta, indent=2) + "\n")

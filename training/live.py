@@ -9,6 +9,7 @@ applies a rule (:func:`model.recognition.rule_scores`, the rule the server uses)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from model.belief import IDENTITY, BeliefFilter
 from model.classifier import Classifier
 from model.recognition import RULE_KINDS, RecognitionRule, RuleKind, rule_scores
 from training.data import Split, StrokeDrawing, load_categories, load_strokes, timed_strokes
@@ -25,6 +27,7 @@ from training.data import Split, StrokeDrawing, load_categories, load_strokes, t
 __all__ = [
     "UPDATE_MS",
     "Replay",
+    "best_belief",
     "best_rule",
     "heldout_drawings",
     "live_metrics",
@@ -32,6 +35,7 @@ __all__ = [
     "other_categories",
     "prefix_before",
     "replay",
+    "smoothed",
     "update_prefixes",
     "wilson",
 ]
@@ -90,7 +94,9 @@ def heldout_drawings(categories: Sequence[str], splits: Sequence[Split]) -> list
 
 @dataclass
 class Replay:
-    """One drawing replayed: per update its time, stroke count and probabilities."""
+    """One drawing replayed: per update its time, stroke count and probabilities (with
+    ``settled``, one more row at the end: the belief settled on the finished drawing, as the
+    server does at the round's end; it counts for recognition, not as a live update)."""
 
     label: int  # true class index; -1 for a category outside the model's labels
     google_recognized: bool
@@ -98,10 +104,16 @@ class Replay:
     times: npt.NDArray[np.float64]  # (U,) ms since the first point
     n_strokes: npt.NDArray[np.int64]  # (U,)
     probs: npt.NDArray[np.float32]  # (U, C)
+    settled: bool = False
 
     @property
     def duration(self) -> float:
         return float(self.times[-1])
+
+    @property
+    def live(self) -> int:
+        """The number of live updates (rows before the settled one)."""
+        return len(self.probs) - int(self.settled)
 
 
 def replay(
@@ -134,6 +146,25 @@ def replay(
             )
             start += n
     return out
+
+
+def smoothed(replays: Sequence[Replay], belief: BeliefFilter) -> list[Replay]:
+    """The replays as the player sees them: each drawing's rows through the live belief
+    (:meth:`model.BeliefFilter.run` at the updates' times), then the belief settled on the
+    finished drawing (its last row, :meth:`model.Belief.settle`; the identity filter needs no
+    settling)."""
+    if belief == IDENTITY:
+        return list(replays)
+    return [
+        dataclasses.replace(
+            r,
+            probs=np.vstack([belief.run(r.probs, r.times), r.probs[-1:]]).astype(np.float32),
+            times=np.append(r.times, r.times[-1]),
+            n_strokes=np.append(r.n_strokes, r.n_strokes[-1]),
+            settled=True,
+        )
+        for r in replays
+    ]
 
 
 def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -185,16 +216,19 @@ def live_metrics(
 ) -> dict[str, Any]:
     """The game's figures on vocabulary drawings ``replays`` (prompt = their category) and
     the false recognition on them (every wrong prompt) and on ``others`` (drawings of
-    categories outside the vocabulary, every prompt)."""
-    rec, t_ms, frac, changes = [], [], [], []
+    categories outside the vocabulary, every prompt).  ``recognition`` counts every row
+    (a settled one too: recognized by the round's end), ``recognition_live`` the live updates
+    only (recognized while drawing); top-1 changes and first guesses are over live updates."""
+    rec, rec_live, t_ms, frac, changes = [], [], [], [], []
     for r in replays:
         fired = rule_scores(rule.kind, r.probs)[:, r.label] >= rule.threshold
         rec.append(bool(fired.any()))
+        rec_live.append(bool(fired[: r.live].any()))
         if fired.any():
             u = int(fired.argmax())
             t_ms.append(r.times[u])
             frac.append(r.times[u] / max(r.duration, 1.0))
-        top = r.probs.argmax(axis=1)
+        top = r.probs[: r.live].argmax(axis=1)
         changes.append(int((top[1:] != top[:-1]).sum()))
     hits = np.array(rec)
     google = np.array([r.google_recognized for r in replays])
@@ -203,6 +237,7 @@ def live_metrics(
     res: dict[str, Any] = {
         "rule": rule.to_json(),
         "recognition": _rate(hits),
+        "recognition_live": _rate(np.array(rec_live)),
         "google_recognition": _rate(google),
         "recognition_google_recognized": _rate(hits[google]),
         "recognition_google_unrecognized": _rate(hits[~google]),
@@ -219,7 +254,7 @@ def live_metrics(
             "rate": float(frr_in.mean()),
             "ci95": _bootstrap(frr_in, np.mean),
         },
-        "updates_per_drawing": float(np.mean([len(r.times) for r in replays])),
+        "updates_per_drawing": float(np.mean([r.live for r in replays])),
         "top1_changes_per_drawing": {
             "mean": float(np.mean(changes)),
             "median": float(np.median(changes)),
@@ -258,7 +293,7 @@ def _first_guesses(replays: Sequence[Replay], labels: Sequence[str]) -> dict[str
     out: dict[str, Any] = {}
     for name, pick in (
         ("first_update", lambda r: 0),
-        ("first_stroke", lambda r: int((r.n_strokes == 1).sum()) - 1),
+        ("first_stroke", lambda r: int((r.n_strokes[: r.live] == 1).sum()) - 1),
     ):
         rows = [r.probs[pick(r)] for r in replays if pick(r) >= 0]
         top = Counter(int(p.argmax()) for p in rows)
@@ -291,7 +326,9 @@ def best_rule(
         critical = np.unique(np.concatenate([[0.0], wrong.ravel(), peaks_out.ravel()]))
 
         def above(c: float) -> float:
-            return math.floor(c * 1000) / 1000 + 0.001  # the next round threshold above c
+            # the next round threshold above c (a float32 peak such as 0.9f is just below
+            # 0.9 in float64 but equal to it where the float32 rows are compared)
+            return math.floor(c * 1000 + 1e-4) / 1000 + 0.001
 
         def ok(t: float, peaks_in=peaks_in, peaks_out=peaks_out) -> bool:
             return bool(
@@ -317,3 +354,52 @@ def best_rule(
     if best is None:
         raise ValueError(f"no rule keeps false recognition within {max_false}")
     return best[1], found
+
+
+#: the belief filters :func:`best_belief` tries: time constants in ms of drawing time
+BELIEF_TAUS_MS = (0.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
+
+
+def best_belief(
+    replays: Sequence[Replay],
+    others: Sequence[Replay],
+    max_false: float,
+    taus_ms: Sequence[float] = BELIEF_TAUS_MS,
+    tolerance: float = 0.01,
+) -> tuple[BeliefFilter, RecognitionRule, dict[str, Any]]:
+    """The belief filter and rule calibrated together: for each time constant the rule of
+    :func:`best_rule` on the filtered replays (false recognition at most ``max_false``, the
+    settled belief included) and its live recognition (while drawing, :func:`live_metrics`'
+    ``recognition_live``) on the replays with real timings (``raw``; all of them if there are
+    none); then, of the filters whose live recognition is within ``tolerance`` of the best
+    one (a difference of a drawing or two is noise), the one with the fewest top-1 changes
+    per drawing.  Returns the filter, its rule and every candidate's figures (keyed by
+    ``tau_ms``)."""
+    found: dict[str, Any] = {}
+    rules: dict[str, tuple[BeliefFilter, RecognitionRule]] = {}
+    for tau in taus_ms:
+        belief = BeliefFilter(float(tau))
+        mine = smoothed(replays, belief)
+        try:
+            rule, kinds = best_rule(mine, smoothed(others, belief), max_false)
+        except ValueError:
+            continue
+        real = [r for r in mine if r.source == "raw"] or mine
+        m = live_metrics(real, rule, [str(i) for i in range(real[0].probs.shape[1])])
+        key = str(belief.tau_ms)
+        rules[key] = (belief, rule)
+        found[key] = {
+            **rule.to_json(),
+            "recognition_live_raw": m["recognition_live"]["rate"],
+            "recognition_raw": m["recognition"]["rate"],
+            "recognition_all": kinds[rule.kind]["recognition"],
+            "top1_changes_raw": m["top1_changes_per_drawing"]["mean"],
+        }
+    if not found:
+        raise ValueError(f"no rule keeps false recognition within {max_false}")
+    top = max(c["recognition_live_raw"] for c in found.values())
+    near = [k for k, c in found.items() if c["recognition_live_raw"] >= top - tolerance - 1e-12]
+    best = min(
+        near, key=lambda k: (found[k]["top1_changes_raw"], -found[k]["recognition_live_raw"])
+    )
+    return (*rules[best], found)

@@ -16,7 +16,9 @@ from PIL import Image
 
 from game_server.app import create_app
 from game_server.config import Settings
+from game_server.inference import top_guesses
 from tests.game_client import GameClient
+from tests.quickdraw import PointStroke, model_drawing, update_batches
 
 ROUND_SECONDS = 120  # long rounds: the game ends because everyone is recognized, not by time
 
@@ -30,17 +32,71 @@ async def create_room(http_url: str) -> str:
     return str(body["code"])
 
 
+async def draw_paced(client: GameClient, strokes: list[PointStroke]) -> None:
+    """Stream a drawing in updates of 16 points, each once the AI's guess on the previous one
+    came back (so that the server classifies every update); stop once recognized (the next
+    update is refused: the drawing is locked or the round is over)."""
+
+    def answered(m: dict[str, Any]) -> bool:
+        mine = m.get("guesses", {}).get(client.player_id, {})
+        return (m["type"] == "frame" and mine.get("seq") == client.seq) or (
+            m["type"] == "error" and m.get("ref") == "points"
+        )
+
+    for index, points in update_batches(strokes, 16):
+        client.seq += 1
+        await client.send({"type": "points", "seq": client.seq, "stroke": index, "points": points})
+        if (await client._wait(answered, "frame", 60.0, "paced"))["type"] == "error":
+            return
+
+
 async def play_round(
-    players: list[GameClient], recognizable: dict[str, Any], round_no: int
+    players: list[GameClient],
+    recognizable: dict[str, Any],
+    round_no: int,
+    paced: GameClient | None = None,
 ) -> dict[str, Any]:
+    """Everyone draws a drawing of the prompt (``paced``: update by update, see
+    :func:`draw_paced`)."""
     starts = [await p.wait("round_started", round=round_no) for p in players]
     prompt = starts[0]["prompt"]
     assert all(s["prompt"] == prompt and s["deadline"] == starts[0]["deadline"] for s in starts)
     drawings = recognizable[prompt]
-    await asyncio.gather(*(p.draw(drawings[i % len(drawings)]) for i, p in enumerate(players)))
+    await asyncio.gather(
+        *(
+            draw_paced(p, drawings[i % len(drawings)])
+            if p is paced
+            else p.draw(drawings[i % len(drawings)])
+            for i, p in enumerate(players)
+        )
+    )
     ended = [await p.wait("round_ended", round=round_no) for p in players]
     assert all(e == ended[0] for e in ended)
     return ended[0]
+
+
+def assert_live_belief(
+    classifier: Any, strokes: list[PointStroke], announced: list[dict[str, Any]]
+) -> None:
+    """The guesses announced on a drawing (sent in updates of 16 points from ``seq`` 1) are
+    its live belief: the model's row of each update the server classified (the ``seq`` a
+    guess covers) through ``classifier.new_belief()`` on the drawing's own clock."""
+    batches = list(update_batches(strokes, 16))
+    belief, applied = classifier.new_belief(), 0
+    cut: list[PointStroke] = []
+    assert [g["seq"] for g in announced] == list(range(1, len(announced) + 1))
+    for g in announced:
+        for index, points in batches[applied : g["seq"]]:
+            if index == len(cut):
+                cut.append([])
+            cut[index] = cut[index] + points
+        applied = g["seq"]
+        row = classifier.predict([model_drawing(cut)])[0]
+        expected = top_guesses(classifier.labels, belief.update(row, cut[-1][-1][2]))
+        assert [x["label"] for x in g["guesses"]] == [x["label"] for x in expected]
+        np.testing.assert_allclose(
+            [x["p"] for x in g["guesses"]], [x["p"] for x in expected], atol=2e-4
+        )
 
 
 def recognized_points(client: GameClient) -> dict[str, int]:
@@ -51,7 +107,7 @@ def recognized_points(client: GameClient) -> dict[str, int]:
 
 
 async def test_two_players_play_a_full_game_with_a_resume(
-    game_settings: Settings, server_factory: Any, recognizable: dict[str, Any]
+    game_settings: Settings, server_factory: Any, recognizable: dict[str, Any], classifier: Any
 ) -> None:
     app = create_app(game_settings)
     async with server_factory(app) as srv:
@@ -70,7 +126,7 @@ async def test_two_players_play_a_full_game_with_a_resume(
             assert started["rounds"] == 2
 
             # round 1: both draw real drawings of the prompt; the AI recognizes both live
-            ended = await play_round([ada, bob], recognizable, 1)
+            ended = await play_round([ada, bob], recognizable, 1, paced=bob)
             results = {r["player_id"]: r for r in ended["results"]}
             for pid in (ada.player_id, bob.player_id):
                 r = results[pid]
@@ -81,6 +137,9 @@ async def test_two_players_play_a_full_game_with_a_resume(
             assert ended["next_round_at"] is not None
             guesses = ada.guesses(bob.player_id)
             assert guesses and all(len(g["guesses"]) == 3 for g in guesses)
+            # what the server announced is the model's live belief of bob's updates, each one
+            bob_drew = recognizable[ended["prompt"]][1 % len(recognizable[ended["prompt"]])]
+            assert_live_belief(classifier, bob_drew, guesses)
             assert len(ada.ink(bob.player_id)) >= 1
 
             # round 2: bob draws one stroke, drops, resumes with his token, finishes

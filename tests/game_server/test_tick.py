@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
@@ -15,7 +16,7 @@ from game_server import protocol
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
-from game_server.inference import InferenceRunner
+from game_server.inference import InferenceRunner, top_guesses
 from game_server.owner import Owners
 from game_server.rules import Room
 from game_server.store import Store
@@ -301,3 +302,42 @@ async def test_local_commands_behind_a_lost_lease_are_answered(owners: Owners) -
     got = [(h.get("to"), json.loads(str(p))["code"]) for h, p in events(owners, code)]
     assert got == [(f"{PROC}:1", "unavailable")]
     assert owners.local(code) is None and code not in owners.actors
+
+
+async def test_guesses_are_the_live_belief_reset_with_the_drawing(
+    owners: Owners, classifier: Any, recognizable: dict[str, Any]
+) -> None:
+    """Tick by tick, the announced guesses are the model's live belief (``Belief``) of the
+    player's updates, on the drawing's own clock; a clear or an undo to empty starts it
+    afresh from the new drawing's own row."""
+    code = "TICKBELF"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    strokes = next(iter(recognizable.values()))[0]
+    points = [tuple(p) for s in strokes for p in s][:48]  # as one stroke, in 6 updates
+
+    def row(pts: list[tuple[float, ...]]) -> Any:
+        return classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
+
+    async def announced(*msgs: protocol.RoomMessage) -> list[dict[str, Any]]:
+        for msg in msgs:
+            submit(owners, code, f"{PROC}:1", msg)
+        await owners.tick()
+        [frame] = [e for h, e in events(owners, code) if h["kind"] == "frame"]
+        assert isinstance(frame, Frame)
+        return json.loads(frame.text_for(None) or "")["guesses"]["p1"]["guesses"]
+
+    belief, raw_differs = classifier.new_belief(), False
+    for u in range(6):
+        got = await announced(protocol.Points(u + 1, 0, tuple(points[8 * u : 8 * u + 8])))
+        r = row(points[: 8 * u + 8])
+        assert got == top_guesses(classifier.labels, belief.update(r, points[8 * u + 7][2]))
+        raw_differs |= got != top_guesses(classifier.labels, r.astype(np.float64))
+    assert raw_differs  # the filter is on: the belief is not each update's own row
+
+    # a clear (then an undo to empty) and a new stroke in the same tick: the new drawing's row
+    later = [(x, y, t + 60_000) for x, y, t in points[8:24]]
+    got = await announced(protocol.Clear(7), protocol.Points(8, 0, tuple(later)))
+    assert got == top_guesses(classifier.labels, row(later).astype(np.float64))
+    got = await announced(protocol.Undo(9), protocol.Points(10, 0, tuple(points[:8])))
+    assert got == top_guesses(classifier.labels, row(points[:8]).astype(np.float64))

@@ -19,6 +19,7 @@ from model import (
     load_classifier,
 )
 from model.artifact import sha256_file
+from model.belief import IDENTITY, BeliefFilter
 from model.network import MLPConfig
 from model.recognition import RULE_KINDS, RecognitionRule
 from training.data import split_of, vocabulary
@@ -68,6 +69,9 @@ def test_shipped_artifact_metadata(clf: Classifier) -> None:
     assert rec["rule"] in RULE_KINDS and 0 < rec["threshold"] <= 1
     assert rec["max_false_recognition"] == 0.01 and rec["calibrated_on"]
     assert clf.rule == RecognitionRule(rec["rule"], rec["threshold"])
+    # ... and the live belief's filter, calibrated together with the rule
+    assert clf.belief == BeliefFilter.from_json(rec["belief"]) and clf.belief.tau_ms > 0
+    assert clf.new_belief().params == clf.belief
     assert clf.temperature == cal["temperature"] > 0
     v = cal["validation"]
     assert v["ece_after"] < v["ece_before"] and v["nll_after"] <= v["nll_before"]
@@ -215,6 +219,12 @@ def test_wrong_architecture_refused(artifact_copy: Path) -> None:
         ("recognition", {"rule": "nearest", "threshold": 0.5}),
         ("recognition", {"rule": "target", "threshold": 0.0}),
         ("recognition", {"rule": "target"}),
+        ("recognition", {"rule": "target", "threshold": 0.5, "belief": {"filter": "kalman"}}),
+        ("recognition", {"rule": "target", "threshold": 0.5, "belief": {"filter": "log_ema"}}),
+        (
+            "recognition",
+            {"rule": "target", "threshold": 0.5, "belief": {"filter": "log_ema", "tau_ms": -1}},
+        ),
         ("calibration", {"temperature": -1.0}),
         ("calibration", {"temperature": "hot"}),
     ],
@@ -225,6 +235,20 @@ def test_bad_calibration_metadata_refused(artifact_copy: Path, section: str, val
     artifact_copy.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError):
         load_classifier(artifact_copy)
+
+
+def test_belief_metadata_round_trip(artifact_copy: Path) -> None:
+    meta = json.loads(artifact_copy.read_text())
+    meta["recognition"]["belief"] = BeliefFilter(250.0).to_json()
+    artifact_copy.write_text(json.dumps(meta))
+    assert load_classifier(artifact_copy).belief == BeliefFilter(250.0)
+    # an artifact calibrated before the filter existed: the identity (each row as it is)
+    del meta["recognition"]["belief"]
+    artifact_copy.write_text(json.dumps(meta))
+    assert load_classifier(artifact_copy).belief == IDENTITY
+    del meta["recognition"]
+    artifact_copy.write_text(json.dumps(meta))
+    assert load_classifier(artifact_copy).belief == IDENTITY
 
 
 def test_other_rasterizer_refused(artifact_copy: Path) -> None:

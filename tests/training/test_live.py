@@ -6,18 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import load_classifier
+from model import BeliefFilter, load_classifier
+from model.belief import IDENTITY
 from model.recognition import RecognitionRule
 from training.calibrate import ece, fit_temperature, softmax
 from training.data import load_strokes, timed_strokes
 from training.live import (
     Replay,
+    best_belief,
     best_rule,
     heldout_drawings,
     live_metrics,
     live_metrics_by_source,
     prefix_before,
     replay,
+    smoothed,
     update_prefixes,
 )
 
@@ -125,3 +128,46 @@ def test_temperature_scaling_fits_an_overconfident_model() -> None:
     assert 3.0 < t < 5.0
     assert ece(softmax(hot, t), y) < ece(softmax(hot), y)
     assert np.array_equal(softmax(hot, t).argmax(1), hot.argmax(1))
+
+
+def _flickering(label: int, spike: int, n: int = 20) -> Replay:
+    """A drawing of class ``label`` (of 3) whose own probability rises to 0.6, with a
+    one-update spike of 0.9 on class ``spike`` at update 5."""
+    rows = []
+    for u in range(n):
+        own = 1 / 3 + (0.6 - 1 / 3) * u / (n - 1)
+        row = np.full(3, (1 - own) / 2)
+        row[label] = own
+        if u == 5:
+            row = np.full(3, 0.05)
+            row[spike] = 0.9
+        rows.append(row.tolist())
+    return _replay(label, rows)
+
+
+def test_smoothed_replays_are_the_belief_then_its_settling() -> None:
+    r = _flickering(0, 1)
+    assert smoothed([r], IDENTITY) == [r]
+    [s] = smoothed([r], BeliefFilter(300.0))
+    assert s.settled and s.live == len(r.probs) and len(s.probs) == len(r.probs) + 1
+    np.testing.assert_allclose(s.probs[:-1], BeliefFilter(300.0).run(r.probs, r.times), 1e-6)
+    np.testing.assert_array_equal(s.probs[-1], r.probs[-1])  # settled on the finished drawing
+    assert s.probs[5, 1] < 0.6 < r.probs[5, 1]  # the one-update spike is damped
+    # recognized only once settled: by the round's end, not while drawing
+    m = live_metrics([s], RecognitionRule("target", 0.59), ["a", "b", "c"])
+    assert m["recognition"]["rate"] == 1.0 and m["recognition_live"]["rate"] == 0.0
+    assert m["updates_per_drawing"] == len(r.probs)
+
+
+def test_best_belief_lowers_the_threshold_within_the_false_recognition_bound() -> None:
+    own = [_flickering(i % 3, (i + 1) % 3) for i in range(30)]
+    other = [_replay(-1, [[0.4, 0.3, 0.3]] * 5)]
+    belief, rule, found = best_belief(own, other, max_false=0.0, taus_ms=(0.0, 300.0))
+    # without a filter the spikes (0.9 on a wrong class) force a threshold no drawing reaches
+    assert found["0.0"]["threshold"] > 0.9 and found["0.0"]["recognition_live_raw"] == 0.0
+    assert belief == BeliefFilter(300.0) and rule.threshold < 0.6
+    assert found["300.0"]["recognition_live_raw"] == 1.0
+    # and on the filtered belief the rule accepts no wrong prompt, settling included
+    m = live_metrics(smoothed(own, belief), rule, ["a", "b", "c"], smoothed(other, belief))
+    assert m["false_recognition_wrong_prompt"]["rate"] == 0.0
+    assert m["false_recognition_other_categories"]["rate"] == 0.0

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from game_server.rules import NO_GUESS, FinalGuess, Guess
-from model import Belief, IncrementalRaster
+from model import Belief, IncrementalRaster, update_beliefs
 
 __all__ = [
     "InferenceRunner",
@@ -75,11 +75,14 @@ def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) 
         return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
     images = np.stack([s.image() for s in sketches])
     probs = np.asarray(classifier.predict_images(images), dtype=np.float64)
-    for i, s in enumerate(sketches):
+    beliefs = []
+    for s in sketches:
         if s.belief is None:
             s.belief = classifier.new_belief()
-        probs[i] = s.belief.settle(probs[i]) if settle else s.belief.update(probs[i], s.time_ms())
-    return probs, images
+        beliefs.append(s.belief)
+    if settle:
+        return np.stack([b.settle(row) for b, row in zip(beliefs, probs, strict=True)]), images
+    return update_beliefs(beliefs, probs, [s.time_ms() for s in sketches]), images
 
 
 def top_guesses(labels: Sequence[str], probs: npt.NDArray[np.float64]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ small MLP trained on Google's Quick, Draw! data (CC BY 4.0).
 """
 
 from model.artifact import ATTRIBUTION, DEFAULT_ARTIFACT, ArtifactError
-from model.belief import Belief, BeliefFilter
+from model.belief import Belief, BeliefFilter, update_beliefs
 from model.classifier import Classifier, load_classifier
 from model.incremental import IncrementalRaster
 from model.raster import (
@@ -41,4 +41,5 @@ __all__ = [
     "load_classifier",
     "normalize",
     "rasterize",
+    "update_beliefs",
 ]

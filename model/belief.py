@@ -28,14 +28,14 @@ filtered belief.  Pure numpy, no I/O, the clock passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["IDENTITY", "Belief", "BeliefFilter"]
+__all__ = ["IDENTITY", "Belief", "BeliefFilter", "update_beliefs"]
 
 _FLOOR = 1e-12  # probabilities below it count as it (log of a float32 underflow to 0)
 
@@ -96,18 +96,7 @@ class Belief:
         row = np.asarray(probs, dtype=np.float64)
         if row.ndim != 1:
             raise ValueError(f"expected one row of probabilities, got shape {row.shape}")
-        tau = self.params.tau_ms
-        if tau == 0:
-            return row
-        log = np.log(np.maximum(row, _FLOOR))
-        if self._log is None or self._log.shape != log.shape:
-            self._log, self._t = log, t_ms
-        else:
-            w = math.exp(-max(t_ms - self._t, 0.0) / tau)
-            self._log = w * self._log + (1.0 - w) * log
-            self._t = max(self._t, t_ms)
-        e = np.exp(self._log - self._log.max())
-        return e / e.sum()
+        return update_beliefs([self], row[None], [t_ms])[0]
 
     def settle(self, probs: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """The drawing is finished: the belief becomes its row ``probs`` (returned)."""
@@ -117,3 +106,39 @@ class Belief:
         if self.params.tau_ms != 0:
             self._log = np.log(np.maximum(row, _FLOOR))
         return row
+
+
+def update_beliefs(
+    beliefs: Sequence[Belief], probs: npt.ArrayLike, times_ms: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """:meth:`Belief.update` of every ``beliefs[i]`` with the row ``probs[i]`` at
+    ``times_ms[i]``, vectorized over the batch (the server updates a tick's beliefs at once);
+    returns the beliefs (N, C)."""
+    rows = np.asarray(probs, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[0] != len(beliefs) or len(times_ms) != len(beliefs):
+        raise ValueError(f"expected {len(beliefs)} rows and times, got shape {rows.shape}")
+    idx = [i for i, b in enumerate(beliefs) if b.params.tau_ms != 0]
+    if not idx:
+        return rows.copy()
+    every = len(idx) == len(beliefs)
+    log = np.log(np.maximum(rows if every else rows[idx], _FLOOR))
+    prev = np.zeros_like(log)
+    w = np.zeros((len(idx), 1))
+    for k, i in enumerate(idx):
+        b, t = beliefs[i], float(times_ms[i])
+        if b._log is None or b._log.shape != log[k].shape:
+            b._t = t  # the first row after a reset: the belief as it is (w = 0)
+        else:
+            w[k] = math.exp(-max(t - b._t, 0.0) / b.params.tau_ms)
+            prev[k] = b._log
+            b._t = max(b._t, t)
+    state = w * prev + (1.0 - w) * log
+    for k, i in enumerate(idx):
+        beliefs[i]._log = state[k]
+    e = np.exp(state - state.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    if every:
+        return e
+    out = rows.copy()
+    out[idx] = e
+    return out

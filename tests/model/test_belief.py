@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model import Belief, BeliefFilter
-from model.belief import IDENTITY
+from model.belief import IDENTITY, update_beliefs
 
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -95,3 +95,21 @@ def test_parameters_round_trip_and_bad_ones_are_refused() -> None:
             BeliefFilter(tau)
     with pytest.raises(ValueError):
         Belief(params).update(np.ones((2, 3)) / 3, 0.0)
+
+
+def test_a_batch_of_beliefs_updates_like_each_one_alone() -> None:
+    rng = np.random.default_rng(3)
+    params = [BeliefFilter(300.0), IDENTITY, BeliefFilter(800.0), BeliefFilter(300.0)]
+    batch, alone = [Belief(p) for p in params], [Belief(p) for p in params]
+    for step in range(6):
+        rows = rng.dirichlet(np.ones(87), len(params)).astype(np.float32)
+        times = [100.0 * step + 10 * i for i in range(len(params))]
+        if step == 3:
+            batch[0].reset()
+            alone[0].reset()
+        got = update_beliefs(batch, rows, times)
+        expected = [b.update(r, t) for b, r, t in zip(alone, rows, times, strict=True)]
+        np.testing.assert_allclose(got, np.stack(expected), rtol=1e-12, atol=1e-15)
+    assert update_beliefs([], np.zeros((0, 87)), []).shape == (0, 87)
+    with pytest.raises(ValueError):
+        update_beliefs(batch, np.ones((2, 87)) / 87, [0.0, 0.0])

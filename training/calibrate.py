@@ -8,10 +8,12 @@
    validation stroke drawings and of drawings of categories outside the vocabulary (all but
    their test split); for each filter the rule kind and threshold with the highest live
    recognition whose false recognition (wrong prompts; other categories) on the filtered
-   belief is at most 1%, then the filter whose rule recognizes most drawings with real
-   timings (:func:`training.live.best_belief`).  The live figures under the chosen filter
-   and rule (recognition, false recognition, top-1 changes, first guess) are stored beside
-   it (``validation_live``): models are compared on them.
+   belief (settled on the finished drawing) is at most 1%, then, of the filters whose rule
+   recognizes nearly the most drawings with real timings while they are drawn (within 1
+   point), the one with the fewest top-1 changes (:func:`training.live.best_belief`).  The
+   live figures under the chosen filter and rule (recognition, false recognition, top-1
+   changes, first guess) are stored beside it (``validation_live``): models are compared on
+   them.
 
 Both are written into the artifact's metadata (``calibration``, ``recognition``); the JSON
 is not covered by the weights' hash, the weights are unchanged.

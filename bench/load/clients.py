@@ -102,7 +102,7 @@ class ClientRun:
             if h.host and h.ws is not None:
                 with contextlib.suppress(Exception):
                     h.joined_players = max(h.joined_players, h.room_size)
-                    await h.maybe_start()
+                    h.maybe_start()
 
     async def lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,7 +134,7 @@ class ClientRun:
         for p in self.players:
             p.stop_drawing()
         await asyncio.gather(
-            *(asyncio.wait_for(p.ws.close(), 5) for p in self.players if p.ws is not None),
+            *(p.ws.close(wait=5) for p in self.players if p.ws is not None),
             return_exceptions=True,
         )
         for t in self.tasks:

@@ -151,7 +151,7 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
         guesses = {k["player_id"]: {"seq": k["seq"], "guesses": top} for k in (other, mine)}
         messages = [{"type": "frame", "ink": ink, "guesses": guesses}]
     for m in messages:
-        await me.handle(json.dumps(m), 12.0)
+        me.handle(json.dumps(m), 12.0)
     assert run.stats.latencies_ms == [2000.0, 1500.0]  # seq 6 and 7; 8 still pending
     assert list(me.pending) == [(8, 11.0)]
     assert run.stats.guesses == 1  # p2's guess is not counted for p1

@@ -24,6 +24,7 @@ from typing import Any
 import uvloop
 
 from bench.load.drawings import Library
+from bench.load.pacer import Pacer
 from bench.load.player import Player
 from bench.load.stats import Stats
 
@@ -62,6 +63,7 @@ class ClientRun:
         self.rng = random.Random(cfg.seed)
         self.library = Library(cfg.interval_ms, cfg.seed)
         self.stats = Stats()
+        self.pacer = Pacer()  # when the players' updates leave
         self.stopping = False
         self.go = False  # hosts start their games (start_games)
         self.players: list[Player] = []

@@ -117,9 +117,9 @@ class Player:
             self.attempt_hit = False
             t0 = loop.time()
             for update in updates:
-                delay = t0 + update[0] / 1000.0 / run.speedup - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                due = t0 + update[0] / 1000.0 / run.speedup
+                if due > loop.time():
+                    await run.pacer.until(due)
                 self.seq += 1
                 now = time.monotonic()
                 self.pending.append((self.seq, now))

@@ -5,6 +5,7 @@ non-loopback addresses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from bench.load import cli, clients, player, server, stats, sweep
+from bench.load.pacer import Pacer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,3 +183,22 @@ def test_a_terminated_run_stops_its_server() -> None:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
+
+
+async def test_the_pacer_releases_players_in_time_order_never_early() -> None:
+    loop = asyncio.get_running_loop()
+    pacer = Pacer()
+    released: list[float] = []
+
+    async def wait(due: float) -> None:
+        await pacer.until(due)
+        assert loop.time() >= due
+        released.append(due)
+
+    t = loop.time()
+    dues = [t + 0.012, t + 0.001, t + 0.006, t + 0.006, t - 1.0]
+    stopped = asyncio.ensure_future(pacer.until(t + 0.003))
+    stopped.cancel()  # a player that stopped drawing: skipped, the others still released
+    await asyncio.gather(*(wait(d) for d in dues))
+    assert released == sorted(dues)
+    assert pacer._timer is None  # nobody waits: no timer left armed

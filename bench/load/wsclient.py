@@ -227,9 +227,14 @@ class WSClient(asyncio.Protocol):
             self._head = b""
             if not data:
                 return
-        self._buf += data
         try:
-            self._parse()
+            if self._buf:
+                self._buf += data
+                del self._buf[: self._parse(self._buf)]
+            else:  # the usual case: whole frames, no copy into the buffer
+                end = self._parse(data)
+                if end < len(data):
+                    self._buf += data[end:]
         except ConnectionClosed as exc:  # a protocol error of the server: close with its code
             self._fail(exc.code, exc.reason)
         except Exception as exc:  # on_text failed: the caller sees it in `closed`
@@ -252,8 +257,8 @@ class WSClient(asyncio.Protocol):
 
     # -- frames from the server
 
-    def _parse(self) -> None:
-        buf = self._buf
+    def _parse(self, buf: bytes | bytearray) -> int:
+        """Handle the complete frames at the start of ``buf``; where the rest begins."""
         pos, size = 0, len(buf)
         while size - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
@@ -275,9 +280,9 @@ class WSClient(asyncio.Protocol):
             payload = buf[at : at + n]
             pos = at + n
             self._frame(b0, payload)
-        del buf[:pos]
+        return pos
 
-    def _frame(self, b0: int, payload: bytearray) -> None:
+    def _frame(self, b0: int, payload: bytes | bytearray) -> None:
         fin, opcode = b0 & 0x80, b0 & 0x0F
         deflated = bool(b0 & 0x40)
         if b0 & 0x30 or (deflated and (self._inflate is None or opcode in (OP_CONT, 8, 9, 10))):

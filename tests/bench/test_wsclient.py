@@ -65,6 +65,57 @@ def test_accept_key_is_rfc_6455s_example() -> None:
     assert wsclient.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
+def _server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    n = len(payload)
+    head = bytes((0x80 * fin | opcode,))
+    if n < 126:
+        return head + bytes((n,)) + payload
+    return head + bytes((126,)) + n.to_bytes(2, "big") + payload
+
+
+class _Wire:
+    """What the client wrote (a transport that records; the parser's boundaries are the test)."""
+
+    def __init__(self) -> None:
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def abort(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 100, 10**6])
+async def test_frames_split_anywhere_are_reassembled(chunk: int) -> None:
+    """Server bytes cut at every boundary: messages, a ping inside a fragmented message, close."""
+    long = "é" * 200  # 400 bytes: a 16-bit length
+    stream = (
+        _server_frame(wsclient.OP_TEXT, "héllo".encode())
+        + _server_frame(wsclient.OP_TEXT, long.encode())
+        + _server_frame(wsclient.OP_TEXT, b"frag", fin=False)
+        + _server_frame(wsclient.OP_PING, b"are you there")
+        + _server_frame(wsclient.OP_CONT, b"mented ", fin=False)
+        + _server_frame(wsclient.OP_CONT, "é".encode())
+        + _server_frame(wsclient.OP_CLOSE, (4002).to_bytes(2, "big") + b"replaced")
+    )
+    got: list[str] = []
+    ws = WSClient(got.append, 2**20)
+    wire = _Wire()
+    ws.transport = wire  # type: ignore[assignment]
+    for i in range(0, len(stream), chunk):
+        ws.data_received(stream[i : i + chunk])
+    assert got == ["héllo", long, "fragmented é"]
+    ws.connection_lost(None)
+    assert (ws.closed.result().code, ws.closed.result().reason) == (4002, "replaced")
+    # what we wrote: the pong with the ping's payload, then the close echo, both masked
+    pong, close = wire.written[: 6 + 13], wire.written[6 + 13 :]
+    assert pong[:2] == bytes((0x80 | wsclient.OP_PONG, 0x80 | 13))
+    assert apply_mask(pong[6:], pong[2:6]) == b"are you there"
+    assert close[:2] == bytes((0x80 | wsclient.OP_CLOSE, 0x80 | 2))
+    assert apply_mask(close[6:], close[2:6]) == (4002).to_bytes(2, "big")
+
+
 @pytest.fixture
 async def game(
     settings: Settings, server_factory: Callable[..., Any]

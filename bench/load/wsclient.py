@@ -350,7 +350,12 @@ class WSClient(asyncio.Protocol):
     def send(self, text: str) -> None:
         """Send one text message (one masked frame); raises :class:`ConnectionClosed` once the
         closing handshake has begun or the connection is gone."""
-        if self._close_sent or self.closed.done() or self.transport is None:
+        if (
+            self._close_sent
+            or self.closed.done()
+            or self.transport is None
+            or self.transport.is_closing()
+        ):
             raise self._close_rcvd or ConnectionClosed(CLOSE_ABNORMAL, "")
         self._write(OP_TEXT, text.encode())
 

@@ -82,8 +82,8 @@ class _Wire:
     def write(self, data: bytes) -> None:
         self.written += data
 
-    def abort(self) -> None:
-        pass
+    def is_closing(self) -> bool:
+        return False
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 100, 10**6])

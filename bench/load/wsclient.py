@@ -70,9 +70,9 @@ class _MaskKeys:
 _KEYS = _MaskKeys()
 
 
-def client_frame(opcode: int, payload: bytes, key: bytes | None = None) -> bytes:
-    """One final, masked client frame (``key``: the masking key, a fresh random one if None)."""
-    key = _KEYS.next() if key is None else key
+def client_frame(opcode: int, payload: bytes | bytearray) -> bytes:
+    """One final client frame, masked with a fresh random key."""
+    key = _KEYS.next()
     n = len(payload)
     if n < 126:
         head = bytes((0x80 | opcode, 0x80 | n))
@@ -110,7 +110,7 @@ class WSClient(asyncio.Protocol):
         self._handshake: asyncio.Future[None] | None = None
         self._head = b""  # the handshake response so far
         self._buf = bytearray()
-        self._frags: list[bytes] = []  # a fragmented message so far
+        self._frags: list[bytes | bytearray] = []  # a fragmented message so far
         self._frag_op = 0
         self._frag_deflated = False
         self._inflate: zlib._Decompress | None = None  # permessage-deflate, when negotiated
@@ -285,9 +285,11 @@ class WSClient(asyncio.Protocol):
     def _frame(self, b0: int, payload: bytes | bytearray) -> None:
         fin, opcode = b0 & 0x80, b0 & 0x0F
         deflated = bool(b0 & 0x40)
-        if b0 & 0x30 or (deflated and (self._inflate is None or opcode in (OP_CONT, 8, 9, 10))):
-            raise ConnectionClosed(1002, "reserved bits set")
-        if opcode >= 8:
+        control = opcode >= OP_CLOSE
+        # RSV1 only on the first frame of a deflated message; RSV2 and RSV3 never
+        if b0 & 0x30 or (deflated and (self._inflate is None or control or opcode == OP_CONT)):
+            raise ConnectionClosed(1002, "reserved bit set")
+        if control:
             if not fin or len(payload) > 125:
                 raise ConnectionClosed(1002, "bad control frame")
             self._control(opcode, payload)
@@ -310,7 +312,7 @@ class WSClient(asyncio.Protocol):
         else:
             raise ConnectionClosed(1002, f"unknown opcode {opcode}")
 
-    def _message(self, opcode: int, payload: bytes, deflated: bool) -> None:
+    def _message(self, opcode: int, payload: bytes | bytearray, deflated: bool) -> None:
         if deflated:
             assert self._inflate is not None
             payload = self._inflate.decompress(payload + b"\x00\x00\xff\xff", self.max_size)
@@ -326,7 +328,7 @@ class WSClient(asyncio.Protocol):
             self.on_text(text)
         # binary messages: the game sends none; they are read and dropped
 
-    def _control(self, opcode: int, payload: bytes) -> None:
+    def _control(self, opcode: int, payload: bytes | bytearray) -> None:
         if opcode == OP_PING:
             if not self._close_sent:
                 self._write(OP_PONG, payload)
@@ -343,7 +345,7 @@ class WSClient(asyncio.Protocol):
 
     # -- to the server
 
-    def _write(self, opcode: int, payload: bytes) -> None:
+    def _write(self, opcode: int, payload: bytes | bytearray) -> None:
         assert self.transport is not None
         self.transport.write(client_frame(opcode, payload))
 

@@ -23,8 +23,14 @@ server's. Latency: see :mod:`bench.load.player`. Only updates sent inside the me
 (after ``--warmup``) count. The clients' own event-loop lag is reported too: when a client
 process saturates its core, latencies include client queueing.
 
+Every player's socket is a :class:`~bench.load.wsclient.WSClient`: a small RFC 6455 client (an
+asyncio protocol on uvloop: masked frames, checked handshake, pings, close, fragments,
+permessage-deflate) that parses only what the player reads, so that the load generator costs
+less CPU per update than the server it measures.
+
 Modules: :mod:`~bench.load.cli` (options), :mod:`~bench.load.run` (one run),
 :mod:`~bench.load.clients` (client processes), :mod:`~bench.load.player` (one player),
+:mod:`~bench.load.wsclient` (its WebSocket), :mod:`~bench.load.pacer` (when updates leave),
 :mod:`~bench.load.drawings` (what they draw), :mod:`~bench.load.stats` (counters, CPU),
 :mod:`~bench.load.server` (the server under load), :mod:`~bench.load.report` (JSON, table),
 :mod:`~bench.load.sweep` (latency against players, plots).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import time
 import traceback
@@ -23,6 +24,7 @@ from typing import Any
 import uvloop
 
 from bench.load.drawings import Library
+from bench.load.pacer import Pacer
 from bench.load.player import Player
 from bench.load.stats import Stats
 
@@ -61,6 +63,7 @@ class ClientRun:
         self.rng = random.Random(cfg.seed)
         self.library = Library(cfg.interval_ms, cfg.seed)
         self.stats = Stats()
+        self.pacer = Pacer()  # when the players' updates leave
         self.stopping = False
         self.go = False  # hosts start their games (start_games)
         self.players: list[Player] = []
@@ -102,7 +105,7 @@ class ClientRun:
             if h.host and h.ws is not None:
                 with contextlib.suppress(Exception):
                     h.joined_players = max(h.joined_players, h.room_size)
-                    await h.maybe_start()
+                    h.maybe_start()
 
     async def lag_probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,7 +137,7 @@ class ClientRun:
         for p in self.players:
             p.stop_drawing()
         await asyncio.gather(
-            *(asyncio.wait_for(p.ws.close(), 5) for p in self.players if p.ws is not None),
+            *(p.ws.close(wait=5) for p in self.players if p.ws is not None),
             return_exceptions=True,
         )
         for t in self.tasks:
@@ -145,6 +148,8 @@ class ClientRun:
 async def _serve(conn: Connection, cfg: ClientConfig) -> None:
     run = ClientRun(cfg)
     conn.send(("connected", await run.connect()))
+    gc.collect()
+    gc.freeze()  # the collector no longer walks the sockets and players at every pass
     start, end = await asyncio.to_thread(conn.recv)
     await run.start_games()
     await run.measure(start, end)

@@ -5,22 +5,21 @@ Every ``points`` message carries a ``seq``; the player notes when it sent it, an
 for that player whose ``seq`` is >= it ends its stroke-to-guess latency (the server coalesces:
 one guess may cover several updates). Guesses arrive either as per-update ``guess`` messages or
 inside the per-tick ``frame`` message (``frame.guesses[player_id]``); ``ink`` (and a frame's
-``ink``) is not parsed.
+``ink``) is not parsed. The socket is a :class:`~bench.load.wsclient.WSClient`: messages are
+handled synchronously as they are parsed, and sending is a buffered write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import websockets
-
 from bench.load.drawings import points_message
+from bench.load.wsclient import CLOSE_ABNORMAL, ConnectionClosed, WSClient
 from model.artifact import DEFAULT_ARTIFACT
 from model.recognition import DEFAULT_RULE, RecognitionRule
 
@@ -72,7 +71,7 @@ class Player:
         self.index = index
         self.host = host
         self.room_size = room_size
-        self.ws: Any = None
+        self.ws: WSClient | None = None
         self.player_id: str | None = None
         self.key: re.Pattern[str] | None = None  # of player_id in a frame's guesses
         self.seq = 0
@@ -89,16 +88,19 @@ class Player:
 
     # -- sending
 
-    async def send(self, data: str) -> None:
+    def send(self, data: str) -> None:
+        assert self.ws is not None
         self.run.stats.bytes_out += len(data)
-        await self.ws.send(data)
+        self.ws.send(data)
 
-    async def send_obj(self, obj: dict[str, Any]) -> None:
-        await self.send(json.dumps(obj, separators=(",", ":")))
+    def send_obj(self, obj: dict[str, Any]) -> None:
+        self.send(json.dumps(obj, separators=(",", ":")))
 
     async def draw(self, prompt: str) -> None:
         run = self.run
         stats = run.stats
+        ws = self.ws
+        assert ws is not None
         loop = asyncio.get_running_loop()
         await asyncio.sleep(run.rng.uniform(0.0, 0.5) / run.speedup)  # reading the prompt
         first = True
@@ -108,23 +110,24 @@ class Player:
                 return
             if not first:
                 self.seq += 1
-                await self.send_obj({"type": "clear", "seq": self.seq})
+                self.send_obj({"type": "clear", "seq": self.seq})
                 await asyncio.sleep(0.5 / run.speedup)
             first = False
             self.attempt_open = True
             self.attempt_hit = False
             t0 = loop.time()
             for update in updates:
-                delay = t0 + update[0] / 1000.0 / run.speedup - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                due = t0 + update[0] / 1000.0 / run.speedup
+                if due > loop.time():
+                    await run.pacer.until(due)
                 self.seq += 1
                 now = time.monotonic()
                 self.pending.append((self.seq, now))
                 if stats.in_window(now):
                     stats.sent_updates += 1
                 stats.sent_total += 1
-                await self.send(points_message(self.seq, update))
+                self.send(points_message(self.seq, update))
+                await ws.drain()  # only waits while the socket's buffer is full
             await asyncio.sleep(1.0 / run.speedup)  # looking at the guess
             self.attempt_open = False
             if stats.in_window(time.monotonic()):
@@ -136,7 +139,7 @@ class Player:
     def _draw_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None and not self.run.stopping:
             exc = task.exception()
-            if not isinstance(exc, websockets.ConnectionClosed):
+            if not isinstance(exc, ConnectionClosed):
                 self.run.stats.errors[f"client_{type(exc).__name__}"] += 1
 
     def stop_drawing(self) -> None:
@@ -175,19 +178,17 @@ class Player:
         stats.unanswered += sum(1 for _, t_sent in self.pending if stats.in_window(t_sent))
         self.pending.clear()
 
-    async def maybe_start(self) -> None:
+    def maybe_start(self) -> None:
         """The host starts the game once every player is seated and the run says go."""
         if self.host and self.run.go and not self.started and self.joined_players >= self.room_size:
             self.started = True
             run = self.run
-            await self.send_obj({"type": "settings", "rounds": run.rounds, "seconds": run.seconds})
-            await self.send_obj({"type": "start"})
+            self.send_obj({"type": "settings", "rounds": run.rounds, "seconds": run.seconds})
+            self.send_obj({"type": "start"})
 
-    async def handle(self, raw: str | bytes, now: float) -> None:
+    def handle(self, raw: str, now: float) -> None:
         stats = self.run.stats
         stats.messages_in += 1
-        if isinstance(raw, bytes):
-            raw = raw.decode()
         m = _TYPE_RE.search(raw, 0, 40)
         kind = m.group(1) if m else None
         if kind == "ink":  # the bulk of the traffic: nothing to do with it
@@ -213,10 +214,10 @@ class Player:
                 self.welcomed.set()  # the next player may join (the host joins first)
             snap = msg.get("snapshot") or {}
             self.joined_players = len(snap.get("players") or []) or 1
-            await self.maybe_start()
+            self.maybe_start()
         elif kind == "player_joined":
             self.joined_players += 1
-            await self.maybe_start()
+            self.maybe_start()
         elif kind == "round_started":
             self.end_round()
             stats.rounds_started += 1
@@ -238,39 +239,44 @@ class Player:
         elif kind == "game_ended":
             self.end_round()
             if self.host:
-                await self.send_obj({"type": "start"})
+                self.send_obj({"type": "start"})
         elif kind == "error":
             if msg.get("ref") == "join" and self.welcomed is not None:
                 self.welcomed.set()
             stats.count_error(msg.get("code", "?"))
 
+    def _on_text(self, raw: str) -> None:
+        self.handle(raw, time.monotonic())
+
     async def play(self, connected: asyncio.Event | None = None) -> None:
         run = self.run
         try:
-            self.ws = await websockets.connect(
+            self.ws = await WSClient.connect(
                 run.room_url(self.room),
+                self._on_text,
                 origin=run.origin,
-                compression="deflate" if run.compression else None,
+                compression=run.compression,
                 max_size=2**22,
                 open_timeout=30,
-                ping_interval=None,
             )
-        except (OSError, websockets.WebSocketException, TimeoutError):
+        except (OSError, ValueError, TimeoutError):  # HandshakeError is a ValueError
             run.stats.connect_failures += 1
             return
         try:
             self.welcomed = connected
-            await self.send_obj({"type": "join", "name": f"bot{self.index}", "room": self.room})
-            async for raw in self.ws:
-                await self.handle(raw, time.monotonic())
-        except websockets.ConnectionClosed as exc:
+            self.send_obj({"type": "join", "name": f"bot{self.index}", "room": self.room})
+            try:
+                closed = await self.ws.closed
+            except Exception as exc:  # what handle() raised: the connection was aborted
+                run.stats.errors[f"client_{type(exc).__name__}"] += 1
+                return
             if not run.stopping:
                 run.stats.dropped += 1
-                run.stats.errors[f"closed_{exc.rcvd.code if exc.rcvd else 'abnormal'}"] += 1
+                code = "abnormal" if closed.code == CLOSE_ABNORMAL else closed.code
+                run.stats.errors[f"closed_{code}"] += 1
         finally:
             if connected is not None:
                 connected.set()
             self.stop_drawing()
             if run.stopping:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.ws.close(), 2)
+                await self.ws.close(wait=2)

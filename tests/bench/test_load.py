@@ -5,6 +5,7 @@ non-loopback addresses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from bench.load import cli, clients, player, server, stats, sweep
+from bench.load.pacer import Pacer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,7 +153,7 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
         guesses = {k["player_id"]: {"seq": k["seq"], "guesses": top} for k in (other, mine)}
         messages = [{"type": "frame", "ink": ink, "guesses": guesses}]
     for m in messages:
-        await me.handle(json.dumps(m), 12.0)
+        me.handle(json.dumps(m), 12.0)
     assert run.stats.latencies_ms == [2000.0, 1500.0]  # seq 6 and 7; 8 still pending
     assert list(me.pending) == [(8, 11.0)]
     assert run.stats.guesses == 1  # p2's guess is not counted for p1
@@ -181,3 +183,22 @@ def test_a_terminated_run_stops_its_server() -> None:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
+
+
+async def test_the_pacer_releases_players_in_time_order_never_early() -> None:
+    loop = asyncio.get_running_loop()
+    pacer = Pacer()
+    released: list[float] = []
+
+    async def wait(due: float) -> None:
+        await pacer.until(due)
+        assert loop.time() >= due
+        released.append(due)
+
+    t = loop.time()
+    dues = [t + 0.012, t + 0.001, t + 0.006, t + 0.006, t - 1.0]
+    stopped = asyncio.ensure_future(pacer.until(t + 0.003))
+    stopped.cancel()  # a player that stopped drawing: skipped, the others still released
+    await asyncio.gather(*(wait(d) for d in dues))
+    assert released == sorted(dues)
+    assert pacer._timer is None  # nobody waits: no timer left armed

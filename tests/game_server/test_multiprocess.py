@@ -369,12 +369,23 @@ async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
             await c.close()
 
 
-def nginx_site(upstreams: list[int], port: int) -> str:
-    """The shipped nginx configuration, pointed at this test's processes and port."""
-    site = (harness.REPO / "deploy" / "nginx" / "doodle-arena.conf").read_text()
-    servers = "".join(f"\n    server 127.0.0.1:{p};" for p in upstreams)
-    site, n = re.subn(r"(\n    server 127\.0\.0\.1:\d+;)+", servers, site)
-    assert n == 2, "both upstream blocks list the servers"
+def nginx_site(upstreams: list[int], port: int, conf_dir: Path) -> str:
+    """The shipped nginx configuration on this test's port, with the shipped list of local
+    upstreams (deploy/nginx/upstream-local.conf) pointed at this test's processes, installed in
+    ``conf_dir`` as the site includes it."""
+    deploy = harness.REPO / "deploy" / "nginx"
+    servers = "".join(f"server 127.0.0.1:{p};\n" for p in upstreams)
+    local, n = re.subn(
+        r"(^server 127\.0\.0\.1:\d+;\n)+",
+        servers,
+        (deploy / "upstream-local.conf").read_text(),
+        flags=re.M,
+    )
+    assert n == 1, "upstream-local.conf lists the local servers"
+    site = (deploy / "doodle-arena.conf").read_text()
+    include = re.findall(r"^\s*include (\S+);", site, flags=re.M)
+    assert len(include) == 2 and len(set(include)) == 1, "both upstream blocks include the list"
+    (conf_dir / include[0]).write_text(local)
     site, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", site)
     assert n == 1
     return site
@@ -406,7 +417,7 @@ async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Any]]:
         (tmp / "nginx.conf").write_text(
             f"daemon off; master_process off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
             f"events {{}}\nhttp {{ access_log off; {temp}\n"
-            f"{nginx_site(upstreams, port)}\n}}\n"
+            f"{nginx_site(upstreams, port, tmp)}\n}}\n"
         )
         proc = _spawn_nginx(binary, tmp)
         procs.append(proc)

@@ -23,8 +23,16 @@ One tick, for every room with input or a due timer:
    sockets directly, then post score awards and the finished rounds' records of prompt
    difficulty (each idempotent; both pending lists are part of the state).
 
-The lease is renewed every ``lease_ms / 3``; when renewal or a fenced write fails the actor stops
-at once, dropping its in-memory state (the room in Redis is never half-written).
+One task renews the leases of every room of the process every ``lease_ms / 3``, in ONE
+pipelined round trip (:func:`lease.renew_all`), so renewals neither wait for a task per room nor
+for pooled connections; when a renewal or a fenced write fails the actor stops at once, dropping
+its in-memory state (the room in Redis is never half-written).
+
+Backpressure: a room's inbox holds at most about ``inbox_limit`` commands. Beyond it the readers
+of its local sockets wait (:meth:`RoomActor.room_for_input`) before they read their next message,
+so uvicorn stops reading those sockets and TCP pushes back on the clients, and the room's stream
+reader waits before its next ``XREAD``; the next tick takes the inbox and lets them read again.
+Nothing is dropped or reordered: a socket's messages wait, in order, in its TCP buffers.
 """
 
 from __future__ import annotations
@@ -119,6 +127,8 @@ class RoomActor:
         self._saved_cursor = cursor
         self._after = cursor  # the last stream command read
         self.inbox: list[Item] = []
+        self._has_room = asyncio.Event()  # the inbox is under ``inbox_limit``
+        self._has_room.set()
         self.senders: set[str] = set()  # local connections whose commands this tick applies
         self.stopped = False
         self.fresh = True  # a new owner: refresh guesses and persist on the first tick
@@ -136,7 +146,6 @@ class RoomActor:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._read_commands(), name=f"cmds-{self.code}"),
-            asyncio.create_task(self._renew(), name=f"lease-{self.code}"),
             asyncio.create_task(self._watch(), name=f"watch-{self.code}"),
         ]
 
@@ -144,6 +153,7 @@ class RoomActor:
         # the loops of the tasks also stop on ``stopped``: redis-py may turn a cancellation
         # into a ConnectionError, which they catch and retry
         self.stopped = True
+        self._has_room.set()  # waiting readers go on (their commands go to the stream now)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -159,7 +169,14 @@ class RoomActor:
 
     def submit(self, cmd: protocol.Command, stream_id: str | None = None) -> None:
         self.inbox.append((cmd, stream_id))
+        if len(self.inbox) >= self.owners.settings.inbox_limit:
+            self._has_room.clear()
         self.owners.wake()
+
+    async def room_for_input(self) -> None:
+        """Return once the inbox is under ``inbox_limit`` (or the actor stopped): a socket's
+        reader waits here before reading its next message (backpressure)."""
+        await self._has_room.wait()
 
     def lose(self) -> None:
         """The lease is lost: close the fast path at once (:meth:`Owners.local` no longer
@@ -186,6 +203,7 @@ class RoomActor:
 
     async def _read_commands(self) -> None:
         while not self.stopped:
+            await self.room_for_input()
             try:
                 entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
@@ -195,22 +213,6 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             self._take(entries)
-
-    async def _renew(self) -> None:
-        redis = self.store.redis
-        key = self.store.room_key(self.code, "lease")
-        ttl = self.owners.settings.lease_ms
-        while not self.stopped:
-            await asyncio.sleep(ttl / 3000)
-            try:
-                ok = await leases.renew(redis, key, self.lease, ttl)
-            except (RedisError, OSError):
-                log.warning("room %s: lease renewal failed", self.code)
-                ok = False
-            if not ok:
-                log.warning("room %s: lease lost (epoch %d)", self.code, self.lease.epoch)
-                self._post(Lost())
-                return
 
     async def _watch(self) -> None:
         """Every second (at once for a new owner): disconnect sockets of dead processes."""
@@ -236,6 +238,7 @@ class RoomActor:
     def apply_inbox(self, now: int) -> list[Effect]:
         """Step 1 of a tick: the inbox's commands, in order. Raises :class:`Fenced`."""
         items, self.inbox = self.inbox, []
+        self._has_room.set()
         effects: list[Effect] = []
         for i, item in enumerate(items):
             if isinstance(item, Lost):
@@ -482,6 +485,7 @@ class Owners:
         self._claiming: set[str] = set()
         self._claim_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
+        self._renew_task: asyncio.Task[None] | None = None
         self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
@@ -491,14 +495,16 @@ class Owners:
     def start(self) -> None:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
+        self._renew_task = asyncio.create_task(self._renew_loop(), name="leases")
 
     async def close(self) -> None:
         """Stop claiming; a last tick applies, stores and announces what is in the inboxes
         (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
-        if self._claim_task is not None:
-            self._claim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._claim_task
+        for task in (self._claim_task, self._renew_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tick_task is not None:
             self._closing = True
             self._work.set()
@@ -627,13 +633,27 @@ class Owners:
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
 
-    async def check_leases(self) -> None:
-        """After this process's heartbeat lapsed (a pause): give up every room whose lease it
-        lost, before its sockets re-announce themselves, so that they reach the room's new
-        owner."""
-        for actor in list(self.actors.values()):
-            key = self.store.room_key(actor.code, "lease")
-            if not await leases.renew(self.store.redis, key, actor.lease, self.settings.lease_ms):
+    async def _renew_loop(self) -> None:
+        period = self.settings.lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            await self.renew_leases()
+
+    async def renew_leases(self) -> None:
+        """Renew the lease of every room of the process in one round trip; a room whose
+        renewal failed (or could not be sent) stops at once (:meth:`RoomActor.lose`). Also
+        called after this process's heartbeat lapsed (a pause), before its sockets re-announce
+        themselves, so that they reach the new owner of a room it lost."""
+        actors = [a for a in self.actors.values() if not a.stopped]
+        held = [(self.store.room_key(a.code, "lease"), a.lease) for a in actors]
+        try:
+            renewed = await leases.renew_all(self.store.redis, held, self.settings.lease_ms)
+        except (RedisError, OSError):
+            log.warning("lease renewal failed for %d rooms", len(actors))
+            renewed = [False] * len(actors)
+        for actor, ok in zip(actors, renewed, strict=True):
+            if not ok and not actor.stopped:
+                log.warning("room %s: lease lost (epoch %d)", actor.code, actor.lease.epoch)
                 actor.lose()
 
     async def ensure(self, code: str) -> None:

@@ -193,6 +193,11 @@ class Connection:
 
     async def _reader(self) -> None:
         while True:
+            # backpressure: while the room's inbox is full, read nothing more from this socket
+            # (uvicorn then stops reading it and TCP pushes back on the client)
+            actor = self.node.owners.local(self.room) if self.room is not None else None
+            if actor is not None:
+                await actor.room_for_input()
             try:
                 frame = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):

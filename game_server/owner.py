@@ -634,9 +634,14 @@ class Owners:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
 
     async def _renew_loop(self) -> None:
+        # a fixed schedule: a late wake-up or a slow round trip does not push the next
+        # renewal back by as much (renewals never overlap)
+        loop = asyncio.get_running_loop()
         period = self.settings.lease_ms / 3000
+        due = loop.time() + period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(due - loop.time())
+            due = max(due + period, loop.time())
             await self.renew_leases()
 
     async def renew_leases(self) -> None:

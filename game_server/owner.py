@@ -25,7 +25,8 @@ One tick, for every room with input or a due timer:
 
 One task renews the leases of every room of the process every ``lease_ms / 3``, in ONE
 pipelined round trip (:func:`lease.renew_all`), so renewals neither wait for a task per room nor
-for pooled connections; when a renewal or a fenced write fails the actor stops at once, dropping
+for pooled connections, and then checks in one more which processes with sockets in its rooms
+are alive; when a renewal or a fenced write fails the actor stops at once, dropping
 its in-memory state (the room in Redis is never half-written).
 
 Backpressure: a room's inbox holds at most about ``inbox_limit`` commands. Beyond it the readers
@@ -71,8 +72,6 @@ from game_server.rules import (
 from game_server.store import Fenced, Store
 
 log = logging.getLogger("game_server.owner")
-
-DEAD_CHECK_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +145,8 @@ class RoomActor:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._read_commands(), name=f"cmds-{self.code}"),
-            asyncio.create_task(self._watch(), name=f"watch-{self.code}"),
+            # a new owner checks at once which processes of the room's sockets are dead
+            asyncio.create_task(self.owners.check_processes([self]), name=f"dead-{self.code}"),
         ]
 
     async def stop(self, release: bool) -> None:
@@ -182,9 +182,9 @@ class RoomActor:
         """The lease is lost: close the fast path at once (:meth:`Owners.local` no longer
         returns this actor, so commands go to the room's stream); the next tick drops it."""
         self.stopped = True
-        self._post(Lost())
+        self.post(Lost())
 
-    def _post(self, item: Alive | Lost) -> None:
+    def post(self, item: Alive | Lost) -> None:
         self.inbox.append(item)
         self.owners.wake()
 
@@ -213,19 +213,6 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             self._take(entries)
-
-    async def _watch(self) -> None:
-        """Every second (at once for a new owner): disconnect sockets of dead processes."""
-        while not self.stopped:
-            procs = sorted({c.rsplit(":", 1)[0] for c in self.room.connected_conns()})
-            if procs:
-                try:
-                    alive = await self.store.alive_processes(procs)
-                except (RedisError, OSError):
-                    alive = set(procs)
-                if alive != set(procs):
-                    self._post(Alive(alive))
-            await asyncio.sleep(DEAD_CHECK_MS / 1000)
 
     # ------------------------------------------------------------------ one tick
 
@@ -485,7 +472,7 @@ class Owners:
         self._claiming: set[str] = set()
         self._claim_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
-        self._renew_task: asyncio.Task[None] | None = None
+        self._upkeep_task: asyncio.Task[None] | None = None
         self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
@@ -495,12 +482,12 @@ class Owners:
     def start(self) -> None:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
-        self._renew_task = asyncio.create_task(self._renew_loop(), name="leases")
+        self._upkeep_task = asyncio.create_task(self._upkeep_loop(), name="upkeep")
 
     async def close(self) -> None:
         """Stop claiming; a last tick applies, stores and announces what is in the inboxes
         (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
-        for task in (self._claim_task, self._renew_task):
+        for task in (self._claim_task, self._upkeep_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -565,6 +552,9 @@ class Owners:
                 await self._failed(actor, exc)
                 continue
             work.append((actor, effects, actor.follow(effects)))
+            # one loop pass between rooms: a big tick (past capacity) never holds the loop for
+            # long, so lease renewals and socket reads go on during it
+            await asyncio.sleep(0)
         if not work:
             return
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
@@ -633,9 +623,10 @@ class Owners:
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
 
-    async def _renew_loop(self) -> None:
-        # a fixed schedule: a late wake-up or a slow round trip does not push the next
-        # renewal back by as much (renewals never overlap)
+    async def _upkeep_loop(self) -> None:
+        """Every ``lease_ms / 3``, for all rooms of the process at once: renew their leases,
+        then disconnect the sockets of dead processes from them (one round trip each). A fixed
+        schedule: a late wake-up or a slow round trip does not push the next one back."""
         loop = asyncio.get_running_loop()
         period = self.settings.lease_ms / 3000
         due = loop.time() + period
@@ -643,6 +634,22 @@ class Owners:
             await asyncio.sleep(due - loop.time())
             due = max(due + period, loop.time())
             await self.renew_leases()
+            await self.check_processes(list(self.actors.values()))
+
+    async def check_processes(self, actors: list[RoomActor]) -> None:
+        """Tell each of ``actors`` which processes with sockets in its room are alive (their
+        heartbeat keys, one pipelined round trip): it disconnects the sockets of the others."""
+        procs = {a: {c.rsplit(":", 1)[0] for c in a.room.connected_conns()} for a in actors}
+        wanted = sorted(set().union(*procs.values()))
+        if not wanted:
+            return
+        try:
+            alive = await self.store.alive_processes(wanted)
+        except (RedisError, OSError):
+            return  # Redis trouble: nobody is taken for dead
+        for actor, mine in procs.items():
+            if not actor.stopped and not mine <= alive:
+                actor.post(Alive(mine & alive))
 
     async def renew_leases(self) -> None:
         """Renew the lease of every room of the process in one round trip; a room whose

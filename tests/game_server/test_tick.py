@@ -366,3 +366,25 @@ async def test_one_round_trip_renews_every_lease_and_a_lost_one_stops_its_room_a
             assert await redis.pttl(keys[code]) > 100  # renewed to lease_ms
     await owners.tick()  # the next tick drops the room it lost, and only that one
     assert sorted(owners.actors) == sorted(c for c in codes if c != stolen)
+
+
+async def test_one_check_disconnects_the_sockets_of_dead_processes_from_every_room(
+    owners: Owners,
+) -> None:
+    codes = ["DEADAAAA", "DEADBBBB", "DEADCCCC"]
+    for code in codes:
+        await new_room(owners, code)
+        submit(owners, code, f"{PROC}:1", protocol.Join(name="ada"))
+        submit(owners, code, "gone:1", protocol.Join(name="bob"))  # no heartbeat: dead
+    await owners.tick()
+    for code in codes:
+        events(owners, code)
+
+    await owners.check_processes(list(owners.actors.values()))
+    await owners.tick()
+
+    for code in codes:
+        status = [
+            json.loads(str(p)) for h, p in events(owners, code) if h["kind"] == "player_status"
+        ]
+        assert [(s["player_id"], s["connected"]) for s in status] == [("p2", False)]

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -33,7 +34,7 @@ from game_server.protocol import (
     is_room_code,
 )
 from game_server.rules import Stroke, utc_day
-from game_server.ws import websocket_endpoint
+from game_server.ws import ExposeSend, websocket_endpoint
 
 log = logging.getLogger("game_server")
 
@@ -284,7 +285,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         WebSocketRoute("/ws", ws_route),
         Mount("/", StaticFiles(directory=settings.web_client_dir, html=True), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ExposeSend)])
     app.state.settings = settings
     app.state.embedded_redis = embedded_redis
     app.state.node = None

@@ -122,6 +122,7 @@ class Settings:
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)
     ws_compression: bool = setting("DOODLE_WS_COMPRESSION", False, "permessage-deflate on the WebSocket (costs CPU on small frames)")
     lease_ms: int = setting("DOODLE_LEASE_MS", 3000, "room ownership lease, renewed at a third of it (failover time)", minimum=300)
+    inbox_limit: int = setting("DOODLE_INBOX_LIMIT", 64, "commands a room's inbox holds before the owner stops reading its sockets until the next tick takes them (TCP then pushes back on the clients; nothing is dropped)", minimum=1)
     send_queue_size: int = setting("DOODLE_SEND_QUEUE_SIZE", 1000, "messages queued to a slow socket before it is closed (4004)", minimum=10)
     # fmt: on
     web_client_dir: Path = field(default=WEB_CLIENT_DIR)

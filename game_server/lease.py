@@ -2,7 +2,9 @@
 
 * ``acquire``: ``SET lease NX PX`` inside a script that also ``INCR``s the room's epoch; the
   winner's value is ``"<owner> <epoch>"``.
-* ``renew``: ``PEXPIRE`` only if the lease still holds our value (compare-and-set in Lua).
+* ``renew_all``: for each lease of a process, ``PEXPIRE`` only if it still holds our value
+  (compare-and-set in Lua); all of them in ONE pipelined round trip, each script on its own
+  room's keys.
 * ``release``: ``DEL`` only if it still holds our value.
 
 Every state write of the owner runs in a script that first checks the room's epoch equals the
@@ -12,9 +14,12 @@ owner's writes and publishes are refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+
+from game_server.scripts import Script, run_batch
 
 ACQUIRE = """
 if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[2]) == false then return 0 end
@@ -24,13 +29,13 @@ redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2])
 return e
 """
 
-RENEW = """
+RENEW = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
-"""
+""")
 
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -56,8 +61,13 @@ async def acquire(
     return Lease(owner, epoch) if epoch else None
 
 
-async def renew(redis: aioredis.Redis, lease_key: str, lease: Lease, ttl_ms: int) -> bool:
-    return bool(await redis.eval(RENEW, 1, lease_key, lease.value, ttl_ms))
+async def renew_all(
+    redis: aioredis.Redis, held: Sequence[tuple[str, Lease]], ttl_ms: int
+) -> list[bool]:
+    """Renew every ``(lease key, lease)`` of ``held`` in one round trip: whether each still
+    held. Raises when the round trip fails."""
+    replies = await run_batch(redis, RENEW, [([key], [lease.value, ttl_ms]) for key, lease in held])
+    return [r == 1 for r in replies]
 
 
 async def release(redis: aioredis.Redis, lease_key: str, lease: Lease) -> bool:

@@ -43,7 +43,7 @@ class Node:
             self.store.proc_key(self.proc_id),
             settings.lease_ms * 2,
             self.hub.sockets,
-            lambda: self.owners.check_leases(),
+            lambda: self.owners.renew_leases(),
         )
         self.owners = Owners(
             settings,

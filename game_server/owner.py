@@ -23,8 +23,17 @@ One tick, for every room with input or a due timer:
    sockets directly, then post score awards and the finished rounds' records of prompt
    difficulty (each idempotent; both pending lists are part of the state).
 
-The lease is renewed every ``lease_ms / 3``; when renewal or a fenced write fails the actor stops
-at once, dropping its in-memory state (the room in Redis is never half-written).
+One task renews the leases of every room of the process every ``lease_ms / 3``, in ONE
+pipelined round trip (:func:`lease.renew_all`), so renewals neither wait for a task per room nor
+for pooled connections, and then checks in one more which processes with sockets in its rooms
+are alive; when a renewal or a fenced write fails the actor stops at once, dropping
+its in-memory state (the room in Redis is never half-written).
+
+Backpressure: a room's inbox holds at most about ``inbox_limit`` commands. Beyond it the readers
+of its local sockets wait (:meth:`RoomActor.room_for_input`) before they read their next message,
+so uvicorn stops reading those sockets and TCP pushes back on the clients, and the room's stream
+reader waits before its next ``XREAD``; the next tick takes the inbox and lets them read again.
+Nothing is dropped or reordered: a socket's messages wait, in order, in its TCP buffers.
 """
 
 from __future__ import annotations
@@ -63,8 +72,6 @@ from game_server.rules import (
 from game_server.store import Fenced, Store
 
 log = logging.getLogger("game_server.owner")
-
-DEAD_CHECK_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,8 @@ class RoomActor:
         self._saved_cursor = cursor
         self._after = cursor  # the last stream command read
         self.inbox: list[Item] = []
+        self._has_room = asyncio.Event()  # the inbox is under ``inbox_limit``
+        self._has_room.set()
         self.senders: set[str] = set()  # local connections whose commands this tick applies
         self.stopped = False
         self.fresh = True  # a new owner: refresh guesses and persist on the first tick
@@ -136,14 +145,15 @@ class RoomActor:
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._read_commands(), name=f"cmds-{self.code}"),
-            asyncio.create_task(self._renew(), name=f"lease-{self.code}"),
-            asyncio.create_task(self._watch(), name=f"watch-{self.code}"),
+            # a new owner checks at once which processes of the room's sockets are dead
+            asyncio.create_task(self.owners.check_processes([self]), name=f"dead-{self.code}"),
         ]
 
     async def stop(self, release: bool) -> None:
         # the loops of the tasks also stop on ``stopped``: redis-py may turn a cancellation
         # into a ConnectionError, which they catch and retry
         self.stopped = True
+        self._has_room.set()  # waiting readers go on (their commands go to the stream now)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -159,15 +169,22 @@ class RoomActor:
 
     def submit(self, cmd: protocol.Command, stream_id: str | None = None) -> None:
         self.inbox.append((cmd, stream_id))
+        if len(self.inbox) >= self.owners.settings.inbox_limit:
+            self._has_room.clear()
         self.owners.wake()
+
+    async def room_for_input(self) -> None:
+        """Return once the inbox is under ``inbox_limit`` (or the actor stopped): a socket's
+        reader waits here before reading its next message (backpressure)."""
+        await self._has_room.wait()
 
     def lose(self) -> None:
         """The lease is lost: close the fast path at once (:meth:`Owners.local` no longer
         returns this actor, so commands go to the room's stream); the next tick drops it."""
         self.stopped = True
-        self._post(Lost())
+        self.post(Lost())
 
-    def _post(self, item: Alive | Lost) -> None:
+    def post(self, item: Alive | Lost) -> None:
         self.inbox.append(item)
         self.owners.wake()
 
@@ -186,6 +203,7 @@ class RoomActor:
 
     async def _read_commands(self) -> None:
         while not self.stopped:
+            await self.room_for_input()
             try:
                 entries = await self.store.read_commands(self.code, self._after, block_ms=1000)
             except asyncio.CancelledError:
@@ -195,35 +213,6 @@ class RoomActor:
                 await asyncio.sleep(0.2)  # Redis trouble: back off, then read again
                 continue
             self._take(entries)
-
-    async def _renew(self) -> None:
-        redis = self.store.redis
-        key = self.store.room_key(self.code, "lease")
-        ttl = self.owners.settings.lease_ms
-        while not self.stopped:
-            await asyncio.sleep(ttl / 3000)
-            try:
-                ok = await leases.renew(redis, key, self.lease, ttl)
-            except (RedisError, OSError):
-                log.warning("room %s: lease renewal failed", self.code)
-                ok = False
-            if not ok:
-                log.warning("room %s: lease lost (epoch %d)", self.code, self.lease.epoch)
-                self._post(Lost())
-                return
-
-    async def _watch(self) -> None:
-        """Every second (at once for a new owner): disconnect sockets of dead processes."""
-        while not self.stopped:
-            procs = sorted({c.rsplit(":", 1)[0] for c in self.room.connected_conns()})
-            if procs:
-                try:
-                    alive = await self.store.alive_processes(procs)
-                except (RedisError, OSError):
-                    alive = set(procs)
-                if alive != set(procs):
-                    self._post(Alive(alive))
-            await asyncio.sleep(DEAD_CHECK_MS / 1000)
 
     # ------------------------------------------------------------------ one tick
 
@@ -236,6 +225,7 @@ class RoomActor:
     def apply_inbox(self, now: int) -> list[Effect]:
         """Step 1 of a tick: the inbox's commands, in order. Raises :class:`Fenced`."""
         items, self.inbox = self.inbox, []
+        self._has_room.set()
         effects: list[Effect] = []
         for i, item in enumerate(items):
             if isinstance(item, Lost):
@@ -482,6 +472,7 @@ class Owners:
         self._claiming: set[str] = set()
         self._claim_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
+        self._upkeep_task: asyncio.Task[None] | None = None
         self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
@@ -491,14 +482,16 @@ class Owners:
     def start(self) -> None:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
+        self._upkeep_task = asyncio.create_task(self._upkeep_loop(), name="upkeep")
 
     async def close(self) -> None:
         """Stop claiming; a last tick applies, stores and announces what is in the inboxes
         (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
-        if self._claim_task is not None:
-            self._claim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._claim_task
+        for task in (self._claim_task, self._upkeep_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tick_task is not None:
             self._closing = True
             self._work.set()
@@ -559,6 +552,9 @@ class Owners:
                 await self._failed(actor, exc)
                 continue
             work.append((actor, effects, actor.follow(effects)))
+            # one loop pass between rooms: a big tick (past capacity) never holds the loop for
+            # long, so lease renewals and socket reads go on during it
+            await asyncio.sleep(0)
         if not work:
             return
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
@@ -627,13 +623,49 @@ class Owners:
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
 
-    async def check_leases(self) -> None:
-        """After this process's heartbeat lapsed (a pause): give up every room whose lease it
-        lost, before its sockets re-announce themselves, so that they reach the room's new
-        owner."""
-        for actor in list(self.actors.values()):
-            key = self.store.room_key(actor.code, "lease")
-            if not await leases.renew(self.store.redis, key, actor.lease, self.settings.lease_ms):
+    async def _upkeep_loop(self) -> None:
+        """Every ``lease_ms / 3``, for all rooms of the process at once: renew their leases,
+        then disconnect the sockets of dead processes from them (one round trip each). A fixed
+        schedule: a late wake-up or a slow round trip does not push the next one back."""
+        loop = asyncio.get_running_loop()
+        period = self.settings.lease_ms / 3000
+        due = loop.time() + period
+        while True:
+            await asyncio.sleep(due - loop.time())
+            due = max(due + period, loop.time())
+            await self.renew_leases()
+            await self.check_processes(list(self.actors.values()))
+
+    async def check_processes(self, actors: list[RoomActor]) -> None:
+        """Tell each of ``actors`` which processes with sockets in its room are alive (their
+        heartbeat keys, one pipelined round trip): it disconnects the sockets of the others."""
+        procs = {a: {c.rsplit(":", 1)[0] for c in a.room.connected_conns()} for a in actors}
+        wanted = sorted(set().union(*procs.values()))
+        if not wanted:
+            return
+        try:
+            alive = await self.store.alive_processes(wanted)
+        except (RedisError, OSError):
+            return  # Redis trouble: nobody is taken for dead
+        for actor, mine in procs.items():
+            if not actor.stopped and not mine <= alive:
+                actor.post(Alive(mine & alive))
+
+    async def renew_leases(self) -> None:
+        """Renew the lease of every room of the process in one round trip; a room whose
+        renewal failed (or could not be sent) stops at once (:meth:`RoomActor.lose`). Also
+        called after this process's heartbeat lapsed (a pause), before its sockets re-announce
+        themselves, so that they reach the new owner of a room it lost."""
+        actors = [a for a in self.actors.values() if not a.stopped]
+        held = [(self.store.room_key(a.code, "lease"), a.lease) for a in actors]
+        try:
+            renewed = await leases.renew_all(self.store.redis, held, self.settings.lease_ms)
+        except (RedisError, OSError):
+            log.warning("lease renewal failed for %d rooms", len(actors))
+            renewed = [False] * len(actors)
+        for actor, ok in zip(actors, renewed, strict=True):
+            if not ok and not actor.stopped:
+                log.warning("room %s: lease lost (epoch %d)", actor.code, actor.lease.epoch)
                 actor.lose()
 
     async def ensure(self, code: str) -> None:

@@ -31,18 +31,18 @@ leaderboard keys share the tag ``{lb}``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from game_server import difficulty
 from game_server.config import Settings
 from game_server.frames import dumps
 from game_server.protocol import Command, decode_command
+from game_server.scripts import Script, run_batch
 
 DAY_KEEP_MS = 3 * 86_400_000
 
@@ -110,7 +110,7 @@ class Fenced(Exception):
     """A write was refused because another process owns the room now."""
 
 
-PERSIST_SHA = hashlib.sha1(PERSIST.encode()).hexdigest()
+PERSIST_SCRIPT = Script(PERSIST)
 
 
 class Store:
@@ -238,17 +238,7 @@ class Store:
     async def _flush_persists(self) -> None:
         batch, self._persists = self._persists, []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    pipe.evalsha(PERSIST_SHA, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
-            for i, r in enumerate(replies):  # Redis lost its script cache (e.g. restarted)
-                if isinstance(r, NoScriptError):
-                    keys, args, _ = batch[i]
-                    try:
-                        replies[i] = await self.redis.eval(PERSIST, len(keys), *keys, *args)
-                    except RedisError as exc:
-                        replies[i] = exc
+            replies = await run_batch(self.redis, PERSIST_SCRIPT, [(k, a) for k, a, _ in batch])
         except BaseException as exc:  # the whole batch failed (connection lost, cancelled)
             for *_, reply in batch:
                 if not reply.done():

@@ -5,8 +5,15 @@ once by ``protocol.parse_client_message`` and the typed message is forwarded as 
 :class:`protocol.Command`: straight into the room's inbox when this process owns the room (the
 owner-local fast path), else onto the room's command stream in Redis (read by the owner on
 another process). Events come back through the :class:`hub.Hub`. The socket never decides game
-outcomes itself. The URL may name the room (``/ws?room=CODE``) so that a load balancer can send
-a room's sockets to one process; the server itself does not need it.
+outcomes itself.
+
+Outgoing messages are written straight onto the socket's transport from the code that produced
+them (:class:`Wire`, e.g. the tick's fan-out) when nothing is queued for the socket and its
+transport takes writes; otherwise they go into the socket's bounded queue, drained in order by
+its writer task, and a socket that falls a whole queue behind is closed (4004).
+
+The URL may name the room (``/ws?room=CODE``) so that a load balancer can send a room's sockets to
+one process; the server itself does not need it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import logging
 from typing import Any
 
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from game_server import logging_setup, protocol
 from game_server.frames import Frame, dumps
@@ -32,6 +42,52 @@ log = logging.getLogger("game_server.ws")
 JOIN_TIMEOUT_S = 15.0
 RESYNC_RETRY_S = 0.2  # first pause between resync requests, doubled up to RESYNC_WAIT_S
 RESYNC_WAIT_S = 5.0  # how long a resync request waits for its snapshot before asking again
+
+
+SERVER_SEND = "doodle.server_send"  # scope key: the server's own ``send`` (see ExposeSend)
+
+
+class ExposeSend:
+    """ASGI middleware: keeps the server's own ``send`` of a WebSocket in its scope (Starlette
+    wraps the one the endpoint sees), so that :class:`Wire` can find uvicorn's protocol."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[SERVER_SEND] = send
+        await self.app(scope, receive, send)
+
+
+class Wire:
+    """Writes a text message straight onto a socket's transport, as uvicorn's
+    ``websockets-sansio`` protocol does for ``websocket.send`` (one WebSocket frame, then
+    ``transport.write``), without the queue, writer task and ASGI ``send`` chain."""
+
+    def __init__(self, proto: WebSocketsSansIOProtocol) -> None:
+        self._proto = proto
+
+    @classmethod
+    def of(cls, ws: WebSocket) -> Wire | None:
+        """The socket's wire; None under another server or WebSocket implementation."""
+        proto = getattr(ws.scope.get(SERVER_SEND), "__self__", None)
+        return cls(proto) if isinstance(proto, WebSocketsSansIOProtocol) else None
+
+    def write(self, text: str) -> bool:
+        """Write ``text`` now if the transport takes writes (below its high-water mark, the
+        connection open); False: nothing was written."""
+        p = self._proto
+        if (
+            not p.writable.is_set()
+            or p.disconnected
+            or p.close_sent
+            or p.conn.state is not State.OPEN
+        ):
+            return False
+        p.conn.send_text(text.encode())
+        p.transport.write(b"".join(p.conn.data_to_send()))
+        return True
 
 
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -59,6 +115,8 @@ class Connection:
         self.out: asyncio.Queue[tuple[str | None, int | None]] = asyncio.Queue(
             maxsize=node.settings.send_queue_size
         )
+        self._wire = Wire.of(ws)
+        self._sending = False  # the writer task holds a message it has not written yet
         self._join_reply: asyncio.Future[tuple[dict[str, Any], Any]] | None = None
         self._closing = False
         self._not_joining = asyncio.Event()  # cleared while a join is in flight
@@ -134,6 +192,15 @@ class Connection:
     def _enqueue(self, text: str | None, close: int | None = None) -> None:
         if self._closing:
             return
+        if (
+            close is None
+            and text is not None
+            and self._wire is not None
+            and not self._sending
+            and self.out.empty()
+            and self._wire.write(text)
+        ):
+            return  # written at once, after everything queued before it
         try:
             self.out.put_nowait((text, close))
         except asyncio.QueueFull:
@@ -151,11 +218,13 @@ class Connection:
     async def _writer(self) -> None:
         while True:
             text, close = await self.out.get()
+            self._sending = True  # until written, later messages queue behind this one
             if text is not None:
                 await self.ws.send_text(text)
             if close is not None:
                 await self.ws.close(code=close)
                 return
+            self._sending = False
 
     @property
     def idle(self) -> bool:
@@ -193,6 +262,11 @@ class Connection:
 
     async def _reader(self) -> None:
         while True:
+            # backpressure: while the room's inbox is full, read nothing more from this socket
+            # (uvicorn then stops reading it and TCP pushes back on the client)
+            actor = self.node.owners.local(self.room) if self.room is not None else None
+            if actor is not None:
+                await actor.room_for_input()
             try:
                 frame = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):

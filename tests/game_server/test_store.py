@@ -33,7 +33,7 @@ async def test_lease_is_exclusive_renewable_and_fenced(store: Store) -> None:
     first = await leases.acquire(r, lk, ek, "procA", 5000, 60_000)
     assert first is not None and first.epoch == 1
     assert await leases.acquire(r, lk, ek, "procB", 5000, 60_000) is None
-    assert await leases.renew(r, lk, first, 5000)
+    assert await leases.renew_all(r, [(lk, first)], 5000) == [True]
     assert 0 < await r.pttl(lk) <= 5000
     # the lease runs out (simulated: the key expires) and procB takes over with epoch 2
     await r.pexpire(lk, 1)
@@ -41,7 +41,7 @@ async def test_lease_is_exclusive_renewable_and_fenced(store: Store) -> None:
     second = await leases.acquire(r, lk, ek, "procB", 5000, 60_000)
     assert second is not None and second.epoch == 2
     # the stale owner can neither renew nor release nor write
-    assert not await leases.renew(r, lk, first, 5000)
+    assert await leases.renew_all(r, [(lk, first), (lk, second)], 5000) == [False, True]
     assert not await leases.release(r, lk, first)
     await store.create_room(CODE, {"v": 0})
     with pytest.raises(Fenced):

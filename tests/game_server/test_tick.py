@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+from game_server import lease as leases
 from game_server import protocol
 from game_server.clock import Clock
 from game_server.config import Settings
@@ -341,3 +342,89 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     assert got == top_guesses(classifier.labels, row(later).astype(np.float64))
     got = await announced(protocol.Undo(9), protocol.Points(10, 0, tuple(points[:8])))
     assert got == top_guesses(classifier.labels, row(points[:8]).astype(np.float64))
+
+
+def renewal_trips(redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Round trips to Redis that renew leases, seen at the client: the number of renewals each
+    carries, appended as they are sent (other traffic is left out)."""
+    trips: list[int] = []
+    real_pipeline, real_execute = redis.pipeline, redis.execute_command
+
+    def renewals(commands: list[tuple[Any, ...]]) -> int:
+        renew = {("EVALSHA", leases.RENEW.sha), ("EVAL", leases.RENEW.text)}
+        return sum(1 for args in commands if args[:2] in renew)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_pipe_execute = pipe.execute
+
+        async def execute(*a: Any, **k: Any) -> Any:
+            if n := renewals([c for c, _ in pipe.command_stack]):
+                trips.append(n)
+            return await real_pipe_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        if renewals([args]):
+            trips.append(1)
+        return await real_execute(*args, **options)
+
+    monkeypatch.setattr(redis, "pipeline", pipeline)
+    monkeypatch.setattr(redis, "execute_command", execute_command)
+    return trips
+
+
+async def test_one_round_trip_renews_every_lease_and_a_lost_one_stops_its_room_at_once(
+    owners: Owners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    codes = [f"LEASE{i:03d}" for i in range(12)]
+    for code in codes:
+        await new_room(owners, code)
+        submit(owners, code, f"{PROC}:1", protocol.Join(name="ada"))
+    await owners.tick()
+    assert sorted(owners.actors) == codes
+    store, redis = owners.store, owners.store.redis
+    await owners.renew_leases()  # Redis learns the script (a cold cache costs one more trip)
+    keys = {code: store.room_key(code, "lease") for code in codes}
+    for key in keys.values():
+        await redis.pexpire(key, 100)  # about to run out
+    stolen = codes[5]  # another process took this room over meanwhile
+    await redis.set(keys[stolen], "proc9 99", px=60_000)
+    trips = renewal_trips(redis, monkeypatch)
+
+    await owners.renew_leases()
+
+    assert trips == [len(codes)]  # every room's renewal, in ONE round trip
+    for code in codes:
+        if code == stolen:
+            assert owners.local(code) is None  # the fast path closed at once
+            assert await redis.get(keys[code]) == "proc9 99"  # untouched
+        else:
+            assert owners.local(code) is not None
+            assert await redis.pttl(keys[code]) > 100  # renewed to lease_ms
+    await owners.tick()  # the next tick drops the room it lost, and only that one
+    assert sorted(owners.actors) == sorted(c for c in codes if c != stolen)
+
+
+async def test_one_check_disconnects_the_sockets_of_dead_processes_from_every_room(
+    owners: Owners,
+) -> None:
+    codes = ["DEADAAAA", "DEADBBBB", "DEADCCCC"]
+    for code in codes:
+        await new_room(owners, code)
+        submit(owners, code, f"{PROC}:1", protocol.Join(name="ada"))
+        submit(owners, code, "gone:1", protocol.Join(name="bob"))  # no heartbeat: dead
+    await owners.tick()
+    for code in codes:
+        events(owners, code)
+
+    await owners.check_processes(list(owners.actors.values()))
+    await owners.tick()
+
+    for code in codes:
+        status = [
+            json.loads(str(p)) for h, p in events(owners, code) if h["kind"] == "player_status"
+        ]
+        assert [(s["player_id"], s["connected"]) for s in status] == [("p2", False)]

@@ -633,8 +633,11 @@ class Owners:
         while True:
             await asyncio.sleep(due - loop.time())
             due = max(due + period, loop.time())
-            await self.renew_leases()
-            await self.check_processes(list(self.actors.values()))
+            try:
+                await self.renew_leases()
+                await self.check_processes(list(self.actors.values()))
+            except Exception:  # a bug: log it, and keep renewing
+                log.exception("upkeep failed")
 
     async def check_processes(self, actors: list[RoomActor]) -> None:
         """Tell each of ``actors`` which processes with sockets in its room are alive (their

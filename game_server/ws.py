@@ -83,6 +83,7 @@ class Wire:
             or p.disconnected
             or p.close_sent
             or p.conn.state is not State.OPEN
+            or p.transport.is_closing()
         ):
             return False
         p.conn.send_text(text.encode())

@@ -192,7 +192,7 @@ def test_update_inside_the_box_redoes_only_the_active_stroke(
 ) -> None:
     """Points that move neither the raw box (normalization) nor the simplified box (canvas
     offset) re-simplify and re-rasterize the active stroke alone."""
-    calls: dict[str, list[int]] = {"_simplify": [], "_coverage": []}
+    calls: dict[str, list[int]] = {"_simplify": [], "_paint": []}
 
     def spy(name: str) -> Any:
         fn = getattr(IncrementalRaster, name)
@@ -210,15 +210,15 @@ def test_update_inside_the_box_redoes_only_the_active_stroke(
     r.apply_points(1, [[0.0, 100.0, 3.0], [10.0, 10.0, 4.0]])
     r.apply_points(2, [[50.0, 50.0, 5.0]])
     r.image()
-    assert calls == {"_simplify": [3], "_coverage": [3]}  # everything, once
+    assert calls == {"_simplify": [3], "_paint": [3]}  # everything, once
     for i in range(3):
         r.apply_points(2, [[60.0 + 5 * i, 40.0, 6.0 + i], [40.0, 30.0 - i, 7.0 + i]])
         r.image()
         r.image()  # unchanged: cached
-    assert calls == {"_simplify": [3, 1, 1, 1], "_coverage": [3, 1, 1, 1]}
+    assert calls == {"_simplify": [3, 1, 1, 1], "_paint": [3, 1, 1, 1]}
     r.apply_points(3, [[20.0, 20.0, 9.0]])  # a new stroke: the previous one joins the product
     r.image()
-    assert calls["_simplify"][-1] == 1 and calls["_coverage"][-1] == 2
+    assert calls["_simplify"][-1] == 1 and calls["_paint"][-1] == 2
     r.apply_points(3, [[-10.0, 20.0, 10.0]])  # the box grows: everything again
     r.image()
-    assert calls["_simplify"][-1] == 4 and calls["_coverage"][-1] == 4
+    assert calls["_simplify"][-1] == 4 and calls["_paint"][-1] == 4

@@ -221,7 +221,7 @@ def _box(xy: FloatArray) -> Box:
     return (lo[0], lo[1], hi[0], hi[1])
 
 
-_TEXT = (str, bytes)  # not rows of numbers, though indexable
+_TEXT = frozenset((str, bytes))  # not rows of numbers, though indexable
 _NO_IMAGE = np.zeros(0, dtype=np.uint8)  # _paint_kernel's ``out`` for a finished stroke
 
 
@@ -267,13 +267,12 @@ class _Stroke:
     def points(self) -> FloatArray:
         """(n, 2) C-contiguous view of the raw points (the pending ones appended)."""
         if self.pending:
-            new = np.array(self.pending)
-            end = self.n + len(new)
+            end = self.n + len(self.pending)
             if end > len(self.buf):  # grow geometrically: amortized O(1) copies per point
                 buf = np.empty((max(2 * end, 64), 2))
                 buf[: self.n] = self.buf[: self.n]
                 self.buf = buf
-            self.buf[self.n : end] = new
+            self.buf[self.n : end] = self.pending
             self.n, self.pending = end, []
         return self.buf[: self.n]
 
@@ -320,10 +319,10 @@ class IncrementalRaster:
             raise ValueError(f"stroke must be {n} (new) or {n - 1} (last), not {stroke}")
         try:
             xy = [(float(p[0]), float(p[1])) for p in points]
-            widths = {0 if isinstance(p, _TEXT) else len(p) for p in points}
+            widths = set(map(len, points))
         except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
             raise ValueError("points must be [[x, y, t], ...]") from exc
-        if xy and (len(widths) != 1 or min(widths) < 2):
+        if xy and (len(widths) != 1 or min(widths) < 2 or not _TEXT.isdisjoint(map(type, points))):
             raise ValueError("points must be [[x, y, t], ...] (rows of one length)")
         if stroke == n:
             self.strokes.append([])
@@ -422,11 +421,11 @@ class IncrementalRaster:
         the last join the product of the finished strokes, the last one is composited over
         it (``alone``: the drawing's only live stroke) into the image."""
         if self.compiled:
-            kernel = _kernels()[1]
+            kernel, prod, (off_x, off_y) = _kernels()[1], self._prod, offset
             for g in strokes[:-1]:
-                kernel(g.simple, *offset, self._prod, _NO_IMAGE, False)
+                kernel(g.simple, off_x, off_y, prod, _NO_IMAGE, False)
             out = np.empty(_NPIX, dtype=np.uint8)
-            kernel(strokes[-1].simple, *offset, self._prod, out, alone)
+            kernel(strokes[-1].simple, off_x, off_y, prod, out, alone)
             return out.reshape(IMAGE_SIZE, IMAGE_SIZE)
         pts, bounds = _join([g.simple for g in strokes])
         per = _stroke_coverage((pts + np.array(offset)) * _SCALE, bounds)

@@ -1,15 +1,20 @@
 """Per-player incremental rasterizer: the image of a drawing being streamed, redoing only
 what an update changed.
 
-:class:`IncrementalRaster` keeps a drawing's raw strokes and, next to them, three caches:
+:class:`IncrementalRaster` keeps a drawing's raw strokes and, next to them:
 
-* the simplified points (resample + RDP + round, :func:`model.raster._simplify`) of every
-  stroke, valid while the normalization (top-left corner and scale of the raw bounding box)
-  stays the same.  An update re-simplifies only the strokes it touched (the active one);
-  a change of the bounding box's corner or longer side re-simplifies every stroke;
+* per stroke, its finite raw points in a growing float64 buffer (``apply_points`` converts
+  the new points to floats and updates the raw bounding boxes in plain Python; the buffer is
+  filled at the next :meth:`~IncrementalRaster.image`), and its simplified points (resample
+  + RDP + round, :func:`model.raster._simplify`) with their box, valid while the
+  normalization (top-left corner and scale of the raw bounding box) stays the same.  An
+  update re-simplifies only the strokes it touched (the active one); a change of the
+  bounding box's corner or longer side re-simplifies every stroke;
+* the union of the finished strokes' simplified boxes, so that the canvas offset (centre
+  of the simplified bounding box) costs one union per update;
 * the product ``prod(1 - coverage)`` of the finished strokes (all but the last non-empty
-  one), valid while the canvas offset (centre of the simplified bounding box) stays the
-  same.  An update rasterizes only the active stroke and composites it over that product;
+  one), valid while the canvas offset stays the same.  An update rasterizes only the active
+  stroke and composites it over that product straight into the uint8 image;
 * the last image, returned as is while nothing changed.
 
 A stroke's simplification and coverage never depend on the other strokes, so they are
@@ -394,9 +399,9 @@ class IncrementalRaster:
         offset = (_canvas_offset(sx + tx), _canvas_offset(sy + ty))
         if offset != self._offset or self._n_prod > last:  # (the product holds the active
             self._offset, self._n_prod = offset, 0  # stroke: an undo re-exposed it)
-        if self._n_prod == 0:
-            self._prod.fill(1.0)
-        if self._n_prod < last:
+        if self._n_prod < last:  # finished strokes to multiply into the product
+            if self._n_prod == 0:
+                self._prod.fill(1.0)
             done = [g for g in geo[self._n_prod : last] if g.box is not None]
             self._n_prod = last
             return self._paint([*done, active], offset, self._sbox is None)

@@ -167,7 +167,16 @@ def test_degenerate_updates_match_reference(compiled: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stroke", "points"), [(1, [[1.0, 2.0, 0.0]]), (-1, [[1.0, 2.0, 0.0]]), (0, [[1.0]])]
+    ("stroke", "points"),
+    [
+        (1, [[1.0, 2.0, 0.0]]),
+        (-1, [[1.0, 2.0, 0.0]]),
+        (0, [[1.0]]),
+        (0, ["120"]),  # a string is indexable, not a row of numbers
+        (0, [[1.0, 2.0, 0.0], "120"]),
+        (0, [[10**400, 1.0, 0.0]]),  # an integer too large for a float: ValueError too
+        (0, [[1.0, None, 0.0]]),
+    ],
 )
 def test_bad_updates_raise_and_change_nothing(stroke: int, points: Any) -> None:
     r = IncrementalRaster()

@@ -1,6 +1,6 @@
 """Micro-benchmarks of the guessing path, on real Quick, Draw! drawings.
 
-``python -m bench.micro [--reps N] [--drawings N] [--json] [--quick]``
+``python -m bench.micro [--reps N] [--drawings N] [--json] [--quick] [--only sketch]``
 
 Measured (each call timed alone with ``time.perf_counter_ns``; median and p99 in
 microseconds; the MLP is numpy, pin its BLAS threads with ``OPENBLAS_NUM_THREADS=1``
@@ -9,6 +9,10 @@ shared with the event loop; torch is not needed):
 
 * ``normalize``: ``model.normalize`` of whole raw drawings, by raw points and by strokes;
 * ``rasterize``: ``model.rasterize`` of normalized drawings, by normalized points / strokes;
+* ``sketch``: the server's exact incremental raster (``model.IncrementalRaster``, numba and
+  numpy paths) replayed as the server sees it: one ``points`` update per 100 ms of drawing
+  time (points as the protocol parser hands them over, tuples of numbers), ``apply_points``
+  (event loop) and ``image()`` (inference thread) timed separately per update;
 * ``infer``: the MLP (``predict_images``) on 1 image and on batches of 8, 64, 256
   (per call and per image);
 * ``update``: the whole per-update server path (:mod:`bench.hotpath`): append the points,
@@ -111,6 +115,46 @@ def bench_infer(clf: classifier_mod.Classifier, drawings: Sequence[Drawing], rep
         row = _row("infer", f"batch {b}", ns, batch=b)
         row["per_image_us"] = row["median_us"] / b
         rows.append(row)
+    return rows
+
+
+def bench_sketch(
+    drawings: Sequence[Drawing], max_updates: int, interval_ms: float
+) -> list[dict[str, Any]]:
+    """Per update: ``IncrementalRaster.apply_points`` then ``image()``, both paths."""
+    from model import IncrementalRaster
+
+    replays = []
+    for d in drawings:
+        ups = protocol_updates(d, interval_ms)
+        replays.append([(si, tuple(tuple(p) for p in pts)) for _, si, pts in ups])
+    rows = []
+    for name, compiled in (("numba", True), ("numpy", False)):
+        raster = IncrementalRaster(compiled=compiled)
+        raster.apply_points(0, [(0.0, 0.0, 0.0), (9.0, 5.0, 1.0)])
+        raster.image()  # load the kernels
+        apply_ns: list[int] = []
+        image_ns: list[int] = []
+        for ups in replays:
+            raster.clear()
+            for si, pts in ups:
+                t0 = perf_counter_ns()
+                raster.apply_points(si, pts)
+                t1 = perf_counter_ns()
+                raster.image()
+                t2 = perf_counter_ns()
+                apply_ns.append(t1 - t0)
+                image_ns.append(t2 - t1)
+                if len(apply_ns) >= max_updates:
+                    break
+            if len(apply_ns) >= max_updates:
+                break
+        both = [a + b for a, b in zip(apply_ns, image_ns, strict=True)]
+        rows += [
+            _row("sketch", f"{name}: apply_points", apply_ns),
+            _row("sketch", f"{name}: image()", image_ns),
+            _row("sketch", f"{name}: apply_points + image()", both),
+        ]
     return rows
 
 
@@ -329,8 +373,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     rows: list[dict[str, Any]] = []
+    if args.only == "sketch":
+        result["results"] = bench_sketch(drawings, args.max_updates, args.interval_ms)
+        return result
     rows += bench_normalize(drawings, args.reps)
     rows += bench_rasterize(drawings, args.reps)
+    rows += bench_sketch(drawings, args.max_updates, args.interval_ms)
     rows += bench_infer(clf, drawings, args.reps)
     up_rows, up_meta = bench_update(
         clf, drawings, args.max_updates, args.recipients, args.interval_ms
@@ -365,7 +413,9 @@ def format_table(result: dict[str, Any]) -> str:
             f"{r['section']:<10} {r['case']:<58} {r['n']:>7} {r['median_us']:>10.1f} "
             f"{r['p99_us']:>10.1f}{extra}"
         )
-    u = result["update"]
+    u = result.get("update")
+    if u is None:
+        return "\n".join(lines)
     lines.append(
         f"# update: {u['updates']} updates replayed, room of {u['recipients']}, "
         f"{u['bytes_per_update']:.0f} bytes framed per update; PROPOSAL direct raster: "
@@ -408,6 +458,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="drawing sample seed")
     p.add_argument("--model", default=None, help="model artifact path (default: shipped)")
     p.add_argument("--stand-in", action="store_true", help="time a random-weight stand-in MLP")
+    p.add_argument("--only", choices=["sketch"], help="run one section only")
     p.add_argument("--skip-seed", action="store_true", help="skip the seed comparison")
     p.add_argument("--repeat", type=int, default=1, help="runs; report the medians (default 1)")
     p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")

@@ -1,15 +1,20 @@
 """Per-player incremental rasterizer: the image of a drawing being streamed, redoing only
 what an update changed.
 
-:class:`IncrementalRaster` keeps a drawing's raw strokes and, next to them, three caches:
+:class:`IncrementalRaster` keeps a drawing's raw strokes and, next to them:
 
-* the simplified points (resample + RDP + round, :func:`model.raster._simplify`) of every
-  stroke, valid while the normalization (top-left corner and scale of the raw bounding box)
-  stays the same.  An update re-simplifies only the strokes it touched (the active one);
-  a change of the bounding box's corner or longer side re-simplifies every stroke;
+* per stroke, its finite raw points in a growing float64 buffer (``apply_points`` converts
+  the new points to floats and updates the raw bounding boxes in plain Python; the buffer is
+  filled at the next :meth:`~IncrementalRaster.image`), and its simplified points (resample
+  + RDP + round, :func:`model.raster._simplify`) with their box, valid while the
+  normalization (top-left corner and scale of the raw bounding box) stays the same.  An
+  update re-simplifies only the strokes it touched (the active one); a change of the
+  bounding box's corner or longer side re-simplifies every stroke;
+* the union of the finished strokes' simplified boxes, so that the canvas offset (centre
+  of the simplified bounding box) costs one union per update;
 * the product ``prod(1 - coverage)`` of the finished strokes (all but the last non-empty
-  one), valid while the canvas offset (centre of the simplified bounding box) stays the
-  same.  An update rasterizes only the active stroke and composites it over that product;
+  one), valid while the canvas offset stays the same.  An update rasterizes only the active
+  stroke and composites it over that product straight into the uint8 image;
 * the last image, returned as is while nothing changed.
 
 A stroke's simplification and coverage never depend on the other strokes, so they are
@@ -27,6 +32,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Sequence
+from math import inf
 from typing import Any
 
 import numpy as np
@@ -62,8 +68,10 @@ def _kernels() -> tuple[Any, Any]:
     import numba
 
     jit = numba.njit(cache=True, nogil=True)
-    return jit(_simplify_kernel), jit(_coverage_kernel)
+    return jit(_simplify_kernel), jit(_paint_kernel)
 
+
+Box = tuple[float, float, float, float]  # min x, min y, max x, max y
 
 # ------------------------------------------------------------------ compiled kernels
 #
@@ -72,9 +80,12 @@ def _kernels() -> tuple[Any, Any]:
 # the numpy path and drawing_to_image).
 
 
-def _simplify_kernel(xy: FloatArray, lo_x: float, lo_y: float, scale: float) -> FloatArray:
+def _simplify_kernel(
+    xy: FloatArray, lo_x: float, lo_y: float, scale: float
+) -> tuple[FloatArray, Box]:
     """Simplified points of one raw stroke scaled by ``(xy - lo) * scale``: model.raster's
-    ``_simplify`` (``_resample_candidates`` + ``_rdp_keep`` + round) for a single stroke."""
+    ``_simplify`` (``_resample_candidates`` + ``_rdp_keep`` + round) for a single stroke,
+    and their bounding box."""
     n_in = xy.shape[0]
     x = np.empty(n_in)
     y = np.empty(n_in)
@@ -141,16 +152,31 @@ def _simplify_kernel(xy: FloatArray, lo_x: float, lo_y: float, scale: float) -> 
             stack.append((far, b))
     out = np.empty((keep.sum(), 2))
     k = 0
-    for i in range(m):  # round, clip into 0..255 (np.clip(np.rint(...)))
+    lo_x = lo_y = _SIMPLIFIED_MAX
+    hi_x = hi_y = 0.0
+    for i in range(m):  # round, clip into 0..255 (np.clip(np.rint(...))), and the box
         if keep[i]:
-            out[k, 0] = min(max(np.rint(cx[i]), 0.0), _SIMPLIFIED_MAX)
-            out[k, 1] = min(max(np.rint(cy[i]), 0.0), _SIMPLIFIED_MAX)
+            sx = min(max(np.rint(cx[i]), 0.0), _SIMPLIFIED_MAX)
+            sy = min(max(np.rint(cy[i]), 0.0), _SIMPLIFIED_MAX)
+            out[k, 0] = sx
+            out[k, 1] = sy
+            lo_x, lo_y, hi_x, hi_y = min(lo_x, sx), min(lo_y, sy), max(hi_x, sx), max(hi_y, sy)
             k += 1
-    return out
+    return out, (lo_x, lo_y, hi_x, hi_y)
 
 
-def _coverage_kernel(pts: FloatArray, off_x: float, off_y: float) -> FloatArray:
-    """``_stroke_coverage`` of one simplified stroke placed at ``(pts + off) * _SCALE``."""
+def _paint_kernel(
+    pts: FloatArray,
+    off_x: float,
+    off_y: float,
+    prod: FloatArray,
+    out: npt.NDArray[np.uint8],
+    alone: bool,
+) -> None:
+    """``_stroke_coverage`` of one simplified stroke placed at ``(pts + off) * _SCALE``,
+    then composited: with an empty ``out``, the stroke joins the OVER product
+    (``prod *= 1 - coverage``); else ``out`` gets the image ``1 - prod * (1 - coverage)``
+    (the coverage itself when the stroke is ``alone``) as ``_to_uint8`` of its float32."""
     n = pts.shape[0]
     px = np.empty(n)
     py = np.empty(n)
@@ -180,47 +206,83 @@ def _coverage_kernel(pts: FloatArray, off_x: float, off_y: float) -> FloatArray:
                 j = iy * IMAGE_SIZE + ix
                 if cov > per[j]:
                     per[j] = cov
-    return per
+    if out.size == 0:
+        for j in range(_NPIX):
+            prod[j] *= 1.0 - per[j]
+        return
+    for j in range(_NPIX):  # np.rint(float32(v) * 255.0) in float32, then uint8
+        v = np.float32(per[j] if alone else 1.0 - prod[j] * (1.0 - per[j]))
+        out[j] = np.uint8(np.rint(v * np.float32(255.0)))
 
 
-Box = tuple[float, float, float, float]  # min x, min y, max x, max y
+def _union(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-def _union(boxes: list[Box]) -> Box:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
+def _box(xy: FloatArray) -> Box:
+    lo, hi = xy.min(axis=0).tolist(), xy.max(axis=0).tolist()
+    return (lo[0], lo[1], hi[0], hi[1])
+
+
+_TEXT = frozenset((str, bytes))  # not rows of numbers, though indexable
+_NO_IMAGE = np.zeros(0, dtype=np.uint8)  # _paint_kernel's ``out`` for a finished stroke
 
 
 class _Stroke:
-    """One stroke's finite raw points (in arrival chunks) and its cached simplification."""
+    """One stroke's finite raw points and its cached simplification."""
 
-    __slots__ = ("box", "chunks", "simple", "simple_box")
+    __slots__ = ("box", "buf", "n", "pending", "simple", "simple_box")
 
     def __init__(self) -> None:
-        self.chunks: list[FloatArray] = []  # (n, 2) float64 finite raw (x, y)
+        self.buf = np.empty((0, 2))  # the first ``n`` rows: (x, y) float64 finite raw points
+        self.n = 0
+        self.pending: list[tuple[float, float]] = []  # raw points not yet in ``buf``
         self.box: Box | None = None  # of the raw points, None while the stroke is empty
         self.simple: FloatArray | None = None  # simplified points under IncrementalRaster._norm
         self.simple_box: Box = (0.0, 0.0, 0.0, 0.0)
 
-    def add(self, xy: FloatArray) -> None:
-        lo, hi = xy.min(axis=0).tolist(), xy.max(axis=0).tolist()
-        box = (lo[0], lo[1], hi[0], hi[1])
-        self.box = box if self.box is None else _union([self.box, box])
-        self.chunks.append(xy)
+    def add(self, xy: list[tuple[float, float]]) -> Box | None:
+        """Append the finite ones of points ``xy``; the stroke's new raw box (None when none
+        of them is finite: nothing changed)."""
+        lx, ly, hx, hy = self.box or (inf, inf, -inf, -inf)
+        finite = True
+        for x, y in xy:
+            if x - x or y - y:  # nan, not 0.0: a non-finite coordinate
+                finite = False
+                continue
+            if x < lx:
+                lx = x
+            if x > hx:
+                hx = x
+            if y < ly:
+                ly = y
+            if y > hy:
+                hy = y
+        if not finite:
+            xy = [(x, y) for x, y in xy if not (x - x or y - y)]
+            if not xy:
+                return None
+        self.box = box = (lx, ly, hx, hy)
+        self.pending += xy
         self.simple = None
+        return box
 
     def points(self) -> FloatArray:
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        return self.chunks[0]
+        """(n, 2) C-contiguous view of the raw points (the pending ones appended)."""
+        if self.pending:
+            end = self.n + len(self.pending)
+            if end > len(self.buf):  # grow geometrically: amortized O(1) copies per point
+                buf = np.empty((max(2 * end, 64), 2))
+                buf[: self.n] = self.buf[: self.n]
+                self.buf = buf
+            self.buf[self.n : end] = self.pending
+            self.n, self.pending = end, []
+        return self.buf[: self.n]
 
-    def set_simple(self, simple: FloatArray) -> None:
-        lo, hi = simple.min(axis=0).tolist(), simple.max(axis=0).tolist()
-        self.simple, self.simple_box = simple, (lo[0], lo[1], hi[0], hi[1])
+    def set_simple(self, simple: FloatArray, box: Box) -> None:
+        self.simple, self.simple_box = simple, box
 
 
 class IncrementalRaster:
@@ -243,7 +305,10 @@ class IncrementalRaster:
         """Remove every stroke."""
         self.strokes: list[list[Sequence[float]]] = []
         self._geo: list[_Stroke] = []
+        self._box: Box | None = None  # union of the strokes' raw boxes
         self._norm: tuple[float, float, float] | None = None  # (lo x, lo y, scale) of .simple
+        self._sbox: Box | None = None  # union of the simple boxes of the strokes < _n_sbox
+        self._n_sbox = 0
         self._offset: tuple[float, float] | None = None  # canvas offset of _prod
         self._prod = np.ones(_NPIX)  # prod(1 - coverage) of the non-empty strokes < _n_prod
         self._n_prod = 0
@@ -253,22 +318,24 @@ class IncrementalRaster:
         """Append ``points`` (``[[x, y, t], ...]``, raw canvas coordinates) to stroke
         ``stroke``: ``len(strokes)`` starts a new stroke, ``len(strokes) - 1`` extends the
         last one.  Raises ``ValueError`` for another index or points that are not rows of at
-        least two numbers (nothing is changed then)."""
+        least two numbers, all of one length (nothing is changed then)."""
         n = len(self.strokes)
         if stroke not in (n, n - 1) or stroke < 0:
             raise ValueError(f"stroke must be {n} (new) or {n - 1} (last), not {stroke}")
-        xy = np.asarray(points, dtype=np.float64)
-        if xy.size and (xy.ndim != 2 or xy.shape[1] < 2):
-            raise ValueError("points must be [[x, y, t], ...]")
+        try:
+            xy = [(float(p[0]), float(p[1])) for p in points]
+            widths = set(map(len, points))
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+            raise ValueError("points must be [[x, y, t], ...]") from exc
+        if xy and (len(widths) != 1 or min(widths) < 2 or not _TEXT.isdisjoint(map(type, points))):
+            raise ValueError("points must be [[x, y, t], ...] (rows of one length)")
         if stroke == n:
             self.strokes.append([])
             self._geo.append(_Stroke())
         self.strokes[stroke].extend(points)
-        if xy.size:
-            xy = xy[:, :2]
-            xy = xy[np.isfinite(xy).all(axis=1)]
-        if len(xy):
-            self._geo[stroke].add(xy)
+        box = self._geo[stroke].add(xy) if xy else None
+        if box is not None:
+            self._box = _union(self._box, box)
             self._changed(stroke)
 
     def undo(self) -> None:
@@ -276,6 +343,10 @@ class IncrementalRaster:
         if self.strokes:
             self.strokes.pop()
             self._geo.pop()
+            self._box = None
+            for g in self._geo:
+                if g.box is not None:
+                    self._box = _union(self._box, g.box)
             self._changed(len(self.strokes))
 
     def image(self) -> npt.NDArray[np.uint8]:
@@ -288,59 +359,82 @@ class IncrementalRaster:
 
     def _changed(self, stroke: int) -> None:
         """Stroke ``stroke`` (and any after it) changed: drop what depended on it."""
-        self._n_prod = min(self._n_prod, stroke)
+        if stroke < self._n_sbox:  # a union cannot drop a box: redo
+            self._n_sbox, self._sbox = 0, None
+        if stroke < self._n_prod:  # nor a product a factor
+            self._n_prod = 0
         self._image = None
 
     def _render(self) -> npt.NDArray[np.uint8]:
-        live = [g for g in self._geo if g.box is not None]
-        if not live:
+        if self._box is None:
             return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
         # normalization: the same IEEE operations as model.raster._normalize_batch
-        lx, ly, hx, hy = _union([g.box for g in live])  # type: ignore[misc]
+        lx, ly, hx, hy = self._box
         extent = max(hx - lx, hy - ly)
         norm = (lx, ly, _SIMPLIFIED_MAX / extent if extent > 0.0 else 1.0)
         if norm != self._norm:
-            self._norm, self._n_prod = norm, 0
-            for g in live:
+            self._norm, self._n_sbox, self._sbox, self._n_prod = norm, 0, None, 0
+            for g in self._geo:
                 g.simple = None
-        self._simplify([g for g in live if g.simple is None], *norm)
-        # canvas offset: model.raster._raster_batch's
-        sx, sy, tx, ty = _union([g.simple_box for g in live])
-        offset = (_canvas_offset(sx + tx), _canvas_offset(sy + ty))
-        if offset != self._offset:
-            self._offset, self._n_prod = offset, 0
-        # finished strokes: every live stroke before the last one (by index in self._geo)
-        last = len(self._geo) - 1
-        while self._geo[last].box is None:
+        # the active stroke: the last live one (by index in self._geo); the live ones before
+        # it are finished
+        geo = self._geo
+        last = len(geo) - 1
+        while geo[last].box is None:
             last -= 1
-        if self._n_prod > last:  # the product holds the stroke that is active again: redo
-            self._n_prod = 0
-        if self._n_prod == 0:
-            self._prod = np.ones(_NPIX)
-        todo = [g for g in self._geo[self._n_prod : last] if g.box is not None]
-        per = self._coverage([*todo, self._geo[last]], offset)
-        for row in per[:-1]:
-            self._prod *= 1.0 - row
-        self._n_prod = last
-        img = per[-1] if len(live) == 1 else 1.0 - self._prod * (1.0 - per[-1])
-        return _to_uint8(img.reshape(IMAGE_SIZE, IMAGE_SIZE).astype(np.float32))
+        active = geo[last]
+        if self._n_sbox > last:  # the union holds the stroke that is active again
+            self._n_sbox, self._sbox = 0, None
+        if self._n_sbox < last:  # finished strokes to simplify (if needed) and unite
+            done = [g for g in geo[self._n_sbox : last] if g.box is not None]
+            todo = [g for g in done if g.simple is None]
+            self._simplify([*todo, active] if active.simple is None else todo, *norm)
+            for g in done:
+                self._sbox = _union(self._sbox, g.simple_box)
+            self._n_sbox = last
+        elif active.simple is None:
+            self._simplify([active], *norm)
+        # canvas offset: model.raster._raster_batch's
+        sx, sy, tx, ty = _union(self._sbox, active.simple_box)
+        offset = (_canvas_offset(sx + tx), _canvas_offset(sy + ty))
+        if offset != self._offset or self._n_prod > last:  # (the product holds the active
+            self._offset, self._n_prod = offset, 0  # stroke: an undo re-exposed it)
+        if self._n_prod < last:  # finished strokes to multiply into the product
+            if self._n_prod == 0:
+                self._prod.fill(1.0)
+            done = [g for g in geo[self._n_prod : last] if g.box is not None]
+            self._n_prod = last
+            return self._paint([*done, active], offset, self._sbox is None)
+        return self._paint([active], offset, self._sbox is None)
 
     def _simplify(self, strokes: list[_Stroke], lo_x: float, lo_y: float, scale: float) -> None:
         """Simplify ``strokes`` under the normalization ``(lo, scale)``."""
         if self.compiled:
             kernel = _kernels()[0]
             for g in strokes:
-                g.set_simple(kernel(g.points(), lo_x, lo_y, scale))
+                g.set_simple(*kernel(g.points(), lo_x, lo_y, scale))
         elif strokes:
             pts, bounds = _join([g.points() for g in strokes])
             scaled = (pts - np.array([lo_x, lo_y])) * scale
             for g, simple in zip(strokes, _split(_simplify((scaled, bounds))), strict=True):
-                g.set_simple(simple)
+                g.set_simple(simple, _box(simple))
 
-    def _coverage(self, strokes: list[_Stroke], offset: tuple[float, float]) -> list[FloatArray]:
-        """Coverage (784,) of each simplified stroke placed at ``(simple + offset) * scale``."""
+    def _paint(
+        self, strokes: list[_Stroke], offset: tuple[float, float], alone: bool
+    ) -> npt.NDArray[np.uint8]:
+        """Rasterize ``strokes`` (simplified) placed at ``(simple + offset) * scale``: all but
+        the last join the product of the finished strokes, the last one is composited over
+        it (``alone``: the drawing's only live stroke) into the image."""
         if self.compiled:
-            kernel = _kernels()[1]
-            return [kernel(g.simple, *offset) for g in strokes]
+            kernel, prod, (off_x, off_y) = _kernels()[1], self._prod, offset
+            for g in strokes[:-1]:
+                kernel(g.simple, off_x, off_y, prod, _NO_IMAGE, False)
+            out = np.empty(_NPIX, dtype=np.uint8)
+            kernel(strokes[-1].simple, off_x, off_y, prod, out, alone)
+            return out.reshape(IMAGE_SIZE, IMAGE_SIZE)
         pts, bounds = _join([g.simple for g in strokes])
-        return list(_stroke_coverage((pts + np.array(offset)) * _SCALE, bounds))
+        per = _stroke_coverage((pts + np.array(offset)) * _SCALE, bounds)
+        for row in per[:-1]:
+            self._prod *= 1.0 - row
+        img = per[-1] if alone else 1.0 - self._prod * (1.0 - per[-1])
+        return _to_uint8(img.reshape(IMAGE_SIZE, IMAGE_SIZE).astype(np.float32))

@@ -83,7 +83,7 @@ def test_micro_quick_prints_one_json_object_with_every_section() -> None:
     assert {"machine", "model", "config", "results", "update", "seed"} <= result.keys()
     assert result["machine"]["nproc"] >= 1
     sections = {r["section"] for r in result["results"]}
-    assert sections == {"normalize", "rasterize", "infer", "update", "seed"}
+    assert sections == {"normalize", "rasterize", "sketch", "infer", "update", "seed"}
     for r in result["results"]:
         assert r["n"] > 0
         assert 0 < r["median_us"] <= r["p99_us"] + 1e-9
@@ -95,3 +95,24 @@ def test_micro_quick_prints_one_json_object_with_every_section() -> None:
     assert result["update"]["updates"] > 0
     assert "stage: total" in micro.format_table(result)
     assert micro.format_markdown(result).startswith("| section |")
+
+
+def test_micro_only_sketch_times_both_raster_paths() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.micro", "--quick", "--only", "sketch", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    cases = {r["case"]: r for r in result["results"]}
+    assert {r["section"] for r in result["results"]} == {"sketch"}
+    assert set(cases) == {
+        f"{path}: {what}"
+        for path in ("numba", "numpy")
+        for what in ("apply_points", "image()", "apply_points + image()")
+    }
+    assert all(r["n"] == 60 for r in result["results"])  # --quick: 60 updates per path
+    assert "numba: image()" in micro.format_table(result)

@@ -167,7 +167,16 @@ def test_degenerate_updates_match_reference(compiled: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stroke", "points"), [(1, [[1.0, 2.0, 0.0]]), (-1, [[1.0, 2.0, 0.0]]), (0, [[1.0]])]
+    ("stroke", "points"),
+    [
+        (1, [[1.0, 2.0, 0.0]]),
+        (-1, [[1.0, 2.0, 0.0]]),
+        (0, [[1.0]]),
+        (0, ["120"]),  # a string is indexable, not a row of numbers
+        (0, [[1.0, 2.0, 0.0], "120"]),
+        (0, [[10**400, 1.0, 0.0]]),  # an integer too large for a float: ValueError too
+        (0, [[1.0, None, 0.0]]),
+    ],
 )
 def test_bad_updates_raise_and_change_nothing(stroke: int, points: Any) -> None:
     r = IncrementalRaster()
@@ -186,13 +195,9 @@ def test_image_is_a_copy() -> None:
     assert r.image().any()
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_update_inside_the_box_redoes_only_the_active_stroke(
-    monkeypatch: pytest.MonkeyPatch, compiled: bool
-) -> None:
-    """Points that move neither the raw box (normalization) nor the simplified box (canvas
-    offset) re-simplify and re-rasterize the active stroke alone."""
-    calls: dict[str, list[int]] = {"_simplify": [], "_coverage": []}
+def _spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Record how many strokes each ``_simplify`` / ``_paint`` call gets."""
+    calls: dict[str, list[int]] = {"_simplify": [], "_paint": []}
 
     def spy(name: str) -> Any:
         fn = getattr(IncrementalRaster, name)
@@ -205,20 +210,72 @@ def test_update_inside_the_box_redoes_only_the_active_stroke(
 
     for name in calls:
         monkeypatch.setattr(IncrementalRaster, name, spy(name))
+    return calls
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_update_inside_the_box_redoes_only_the_active_stroke(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    """Points that move neither the raw box (normalization) nor the simplified box (canvas
+    offset) re-simplify and re-rasterize the active stroke alone."""
+    calls = _spy(monkeypatch)
     r = IncrementalRaster(compiled=compiled)
     r.apply_points(0, [[0.0, 0.0, 0.0], [100.0, 0.0, 1.0], [100.0, 100.0, 2.0]])
     r.apply_points(1, [[0.0, 100.0, 3.0], [10.0, 10.0, 4.0]])
     r.apply_points(2, [[50.0, 50.0, 5.0]])
     r.image()
-    assert calls == {"_simplify": [3], "_coverage": [3]}  # everything, once
+    assert calls == {"_simplify": [3], "_paint": [3]}  # everything, once
     for i in range(3):
         r.apply_points(2, [[60.0 + 5 * i, 40.0, 6.0 + i], [40.0, 30.0 - i, 7.0 + i]])
         r.image()
         r.image()  # unchanged: cached
-    assert calls == {"_simplify": [3, 1, 1, 1], "_coverage": [3, 1, 1, 1]}
+    assert calls == {"_simplify": [3, 1, 1, 1], "_paint": [3, 1, 1, 1]}
     r.apply_points(3, [[20.0, 20.0, 9.0]])  # a new stroke: the previous one joins the product
     r.image()
-    assert calls["_simplify"][-1] == 1 and calls["_coverage"][-1] == 2
+    assert calls["_simplify"][-1] == 1 and calls["_paint"][-1] == 2
     r.apply_points(3, [[-10.0, 20.0, 10.0]])  # the box grows: everything again
     r.image()
-    assert calls["_simplify"][-1] == 4 and calls["_coverage"][-1] == 4
+    assert calls["_simplify"][-1] == 4 and calls["_paint"][-1] == 4
+
+
+def _check(r: IncrementalRaster, calls: dict[str, list[int]], simplified: int, painted: int):
+    """One image(): pixel-identical, after simplifying and painting that many strokes."""
+    for v in calls.values():
+        v.clear()
+    assert np.array_equal(r.image(), _reference(r.strokes))
+    assert (sum(calls["_simplify"]), sum(calls["_paint"])) == (simplified, painted)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_cache_invalidation_rules(monkeypatch: pytest.MonkeyPatch, compiled: bool) -> None:
+    """What each kind of update redoes (and that the caches it keeps are right):
+    the canvas offset alone moves -> every stroke repainted, only the active one
+    re-simplified; undo -> the re-exposed stroke leaves the product (repaint, nothing
+    re-simplified while the normalization holds); clear -> nothing kept."""
+    calls = _spy(monkeypatch)
+    r = IncrementalRaster(compiled=compiled)
+    r.apply_points(0, [[100.0, 26.0, 0.0], [12.0, 62.0, 1.0]])
+    r.apply_points(1, [[3.0, 49.0, 2.0]])
+    _check(r, calls, 2, 2)
+    # the raw box grows along its shorter side: same normalization (corner, longer side),
+    # but the simplified box, hence the canvas offset, moves
+    r.apply_points(1, [[55.0, 77.0, 3.0]])
+    _check(r, calls, 1, 2)
+    r.apply_points(2, [[50.0, 50.0, 4.0], [60.0, 40.0, 5.0]])  # inside: active stroke only
+    _check(r, calls, 1, 2)  # (stroke 1 joins the product)
+    r.apply_points(2, [[40.0, 45.0, 6.0]])
+    _check(r, calls, 1, 1)
+    r.undo()  # stroke 1 is active again: the product is rebuilt, simplifications kept
+    _check(r, calls, 0, 2)
+    r.apply_points(1, [[30.0, 40.0, 7.0]])  # extending the re-exposed stroke
+    _check(r, calls, 1, 1)
+    r.apply_points(2, [])  # an empty stroke after it: stroke 1 stays the active one
+    _check(r, calls, 0, 0)  # (nothing changed: the cached image)
+    r.undo()
+    r.undo()  # stroke 0 alone: the box shrinks, everything again
+    _check(r, calls, 1, 1)
+    r.clear()
+    _check(r, calls, 0, 0)
+    r.apply_points(0, [[5.0, 5.0, 8.0], [9.0, 7.0, 9.0]])  # nothing left from before clear
+    _check(r, calls, 1, 1)

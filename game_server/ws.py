@@ -347,6 +347,7 @@ class Connection:
             elif msg.room is not None and not msg.quickplay:
                 if not await self.node.store.room_exists(msg.room):
                     raise ProtocolError("room_not_found", "no such room", "join")
+                await self.node.admit(msg.room)
                 await self._try_join(msg.room, msg)
             else:
                 await self._quickplay(msg)
@@ -365,11 +366,13 @@ class Connection:
                 await store.forget_public(code)
                 continue
             try:
+                await self.node.admit(code)
                 await self._try_join(code, msg)
                 return
             except ProtocolError as exc:
-                if exc.code not in ("room_full", "room_not_found"):
+                if exc.code not in ("room_full", "room_not_found", "server_busy"):
                     raise
+        await self.node.admit(None)
         code = await self.node.create_room(public=True)
         await self._try_join(code, msg)
 

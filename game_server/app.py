@@ -75,6 +75,7 @@ async def create_room(request: Request) -> Response:
         await node.admit(None)
         code = await node.create_room(public=False)
     except ProtocolError as exc:  # server_busy: overloaded, and no other process can take it
+        request.app.state.metrics.refused(exc.code)
         retry_ms = exc.retry_after_ms or 0
         return JSONResponse(
             {"error": {"code": exc.code, "message": exc.message, "retry_after_ms": retry_ms}},

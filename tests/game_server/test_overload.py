@@ -267,6 +267,9 @@ async def test_an_overloaded_process_refuses_new_rooms_keeps_its_players_and_rec
                 refused = await client.join_or_error("x", **where)
                 assert refused["code"] == "server_busy" and refused["ref"] == "join"
                 assert refused["retry_after_ms"] >= MIN_RETRY_AFTER_MS
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(f"{srv.http_url}/metrics")).text
+            assert 'doodle_refusals_total{reason="server_busy"} 3.0' in metrics
             assert not await app.state.redis.exists(f"{game_settings.redis_prefix}public")
             # a room it already owns still takes players (answered once the tick runs)
             dan_joins = asyncio.create_task(dan.join("dan", room=code))

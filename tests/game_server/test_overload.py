@@ -325,3 +325,38 @@ async def test_an_overloaded_process_hands_a_new_room_to_a_process_with_spare_ca
             held.gate.set()
             await ada.close()
             await bob.close()
+
+
+async def test_a_held_tick_overloads_by_its_input_lag_alone(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    enter_ms = 500
+    settings = replace(
+        admission_settings(game_settings),
+        overload_full_inboxes=0,
+        overload_enter_ms=enter_ms,
+        overload_leave_ms=enter_ms,
+    )
+    app = create_app(settings)
+    async with server_factory(app) as srv:
+        code = await create_room(srv.http_url)
+        ada = await GameClient.connect(srv.ws_url)
+        bob = await GameClient.connect(srv.ws_url)
+        held = HeldTicks(app)
+        try:
+            await ada.join("ada", room=code)
+            held.gate.clear()
+            ada.mark("settings")
+            await ada.send({"type": "settings", "rounds": 3, "seconds": 30})  # one command
+            await held.published_state(True)
+            assert held.owners.load.last.lag_ms >= enter_ms
+            assert held.owners.load.last.full_inboxes == 0
+            assert (await bob.join_or_error("bob", quickplay=True))["code"] == "server_busy"
+            held.gate.set()
+            await ada.wait("settings", rounds=3, cursor="settings")
+            await held.published_state(False)
+            await bob.join("bob", quickplay=True)
+        finally:
+            held.gate.set()
+            await ada.close()
+            await bob.close()

@@ -411,6 +411,14 @@ class Store:
             pipe.zremrangebyscore(self.spare_key, "-inf", now_ms)
             await pipe.execute()
 
+    async def room_owners(self, codes: Sequence[str]) -> dict[str, str | None]:
+        """The process holding each room's lease (None: no owner)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for code in codes:
+                pipe.get(self.room_key(code, "lease"))
+            values = await pipe.execute()
+        return {c: v.split()[0] if v else None for c, v in zip(codes, values, strict=True)}
+
     async def spare_processes(self, now_ms: int) -> set[str]:
         """The live processes that are not overloaded."""
         return set(await self.redis.zrangebyscore(self.spare_key, now_ms, "+inf"))

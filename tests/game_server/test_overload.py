@@ -360,3 +360,32 @@ async def test_a_held_tick_overloads_by_its_input_lag_alone(
             held.gate.set()
             await ada.close()
             await bob.close()
+
+
+async def test_quick_play_prefers_a_new_room_to_one_whose_owner_is_overloaded(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    settings = admission_settings(game_settings)
+    busy_app, spare_app = create_app(settings), create_app(settings)
+    async with server_factory(busy_app) as busy, server_factory(spare_app) as spare:
+        ada = await GameClient.connect(busy.ws_url)
+        cy = await GameClient.connect(spare.ws_url)
+        dan = await GameClient.connect(busy.ws_url)
+        held = HeldTicks(busy_app)
+        try:
+            await ada.join("ada", quickplay=True)  # an open public room, owned by busy
+            crowded = protocol.room_of_resume_token(ada.resume_token)
+            assert busy_app.state.node.owners.local(crowded) is not None
+            await held.overload(ada)
+            # from either process, quick play opens a room on the spare process instead
+            for name, client in (("cy", cy), ("dan", dan)):
+                await client.join(name, quickplay=True)
+                code = protocol.room_of_resume_token(client.resume_token)
+                assert code != crowded
+                assert spare_app.state.node.owners.local(code) is not None
+            held.gate.set()
+            await ada.wait("settings", rounds=SENT, cursor="settings")
+        finally:
+            held.gate.set()
+            for c in (ada, cy, dan):
+                await c.close()

@@ -131,6 +131,10 @@ class Settings:
     # fmt: on
     web_client_dir: Path = field(default=WEB_CLIENT_DIR)
 
+    def __post_init__(self) -> None:
+        if self.overload_leave_ms > self.overload_enter_ms:
+            raise ConfigError("DOODLE_OVERLOAD_LEAVE_MS must be <= DOODLE_OVERLOAD_ENTER_MS")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from environment variables (``DOODLE_*`` plus ``REDIS_URL``); unset

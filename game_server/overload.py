@@ -12,8 +12,9 @@ never ends is noticed too):
 
 The process becomes overloaded when ``lag_ms >= enter_ms`` or ``full_inboxes >= full_inboxes``
 (when that threshold is not 0). It stays so until the load has stayed below the lower level
-(``lag_ms < leave_ms`` and no full inbox) for ``calm_ms`` without a break, which is also the
-shortest time it stays overloaded: a process does not flap at the boundary.
+(``lag_ms < leave_ms`` and no full inbox; the settings check ``leave_ms <= enter_ms``) for
+``calm_ms`` without a break, which is also the shortest time it stays overloaded: a process
+does not flap at the boundary.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ class Sample:
 
 class LoadMeter:
     def __init__(self, enter_ms: float, leave_ms: float, full_inboxes: int, calm_ms: int) -> None:
-        if leave_ms > enter_ms:
-            raise ValueError("the leave level must not be above the enter level")
         self.enter_ms = enter_ms
         self.leave_ms = leave_ms
         self.full_inboxes = full_inboxes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from game_server.config import Settings
+from game_server.config import ConfigError, Settings
 from game_server.overload import MIN_RETRY_AFTER_MS, LoadMeter, Sample
 
 T0 = 1_700_000_000_000
@@ -81,7 +81,7 @@ def test_the_last_sample_is_kept_for_healthz() -> None:
     assert m.last == Sample(12.5, 1)
 
 
-def test_built_from_the_settings_and_a_leave_level_above_the_enter_level_is_refused() -> None:
+def test_built_from_the_settings_where_a_leave_level_above_the_enter_level_is_refused() -> None:
     s = Settings.from_env(
         {
             "DOODLE_OVERLOAD_ENTER_MS": "300",
@@ -92,5 +92,6 @@ def test_built_from_the_settings_and_a_leave_level_above_the_enter_level_is_refu
     )
     m = LoadMeter.of(s)
     assert (m.enter_ms, m.leave_ms, m.full_inboxes, m.calm_ms) == (300, 30, 3, 700)
-    with pytest.raises(ValueError, match="leave level"):
-        LoadMeter(enter_ms=100, leave_ms=200, full_inboxes=0, calm_ms=0)
+    env = {"DOODLE_OVERLOAD_ENTER_MS": "100", "DOODLE_OVERLOAD_LEAVE_MS": "200"}
+    with pytest.raises(ConfigError, match="DOODLE_OVERLOAD_LEAVE_MS"):
+        Settings.from_env(env)

@@ -38,8 +38,9 @@ Nothing is dropped or reordered: a socket's messages wait, in order, in its TCP 
 Admission (:mod:`overload`): after each tick and each upkeep the process measures how long its
 oldest unhandled input has waited and how many inboxes are full. While it is overloaded it lists
 itself off the processes with spare capacity (``spare``, renewed with the heartbeat), and
-:meth:`Owners.ensure` hands a room without an owner to one of those (``handoff``; their claim
-loops claim it) instead of claiming it; with no spare process it claims as before.
+:meth:`Owners.ensure` hands a room without an owner to one of those (``handoff``: each of them
+waits on it with ``BZPOPMIN`` and the one that pops the room claims it) instead of claiming it;
+with no spare process it claims as before.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ from game_server.store import Fenced, Store
 
 log = logging.getLogger("game_server.owner")
 
-HANDOFF_BATCH = 32  # handed-off rooms a process with spare capacity claims per claim period
+HANDOFF_WAIT_S = 1.0  # how long one wait for a handed-off room blocks (BZPOPMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +488,8 @@ class Owners:
         self._claim_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._upkeep_task: asyncio.Task[None] | None = None
+        self._handoff_task: asyncio.Task[None] | None = None
+        self._claims_stopped = False  # redis-py may turn a cancellation into a ConnectionError
         self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
@@ -501,11 +504,13 @@ class Owners:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         self._upkeep_task = asyncio.create_task(self._upkeep_loop(), name="upkeep")
+        self._handoff_task = asyncio.create_task(self._handoff_loop(), name="handoff")
 
     async def close(self) -> None:
         """Stop claiming; a last tick applies, stores and announces what is in the inboxes
         (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
-        for task in (self._claim_task, self._upkeep_task):
+        self._claims_stopped = True
+        for task in (self._claim_task, self._upkeep_task, self._handoff_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -678,15 +683,30 @@ class Owners:
                 await self.publish_load()
                 for code in self.rooms_wanted():
                     await self.ensure(code)
-                if not self.load.overloaded:
-                    for code in await self.store.handed_off(HANDOFF_BATCH):
-                        await self.ensure(code)
-                        await self.store.taken_over(code)
                 await self.prompts.refresh_if_due(self.clock.now_ms())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
+
+    async def _handoff_loop(self) -> None:
+        """While this process is not overloaded, claim the rooms that overloaded processes
+        hand off (:meth:`ensure`), as soon as one is handed off. A room whose claim did not
+        happen is handed off again by the claim loop of the process that wants it."""
+        period = self.settings.lease_ms / 3000
+        while not self._claims_stopped:
+            if self.load.overloaded or not self.events_ready():
+                await asyncio.sleep(period)
+                continue
+            try:
+                code = await self.store.next_handoff(HANDOFF_WAIT_S)
+                if code is not None:
+                    await self.ensure(code)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("handoff loop: Redis unavailable", exc_info=True)
+                await asyncio.sleep(period)
 
     async def _upkeep_loop(self) -> None:
         """Every ``lease_ms / 3``, for all rooms of the process at once: renew their leases,

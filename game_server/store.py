@@ -427,9 +427,8 @@ class Store:
         """Ask a process with spare capacity to claim ``code`` (an overloaded one does not)."""
         await self.redis.zadd(self.handoff_key, {code: now_ms}, nx=True)
 
-    async def handed_off(self, limit: int) -> list[str]:
-        """The rooms handed off, oldest first."""
-        return list(await self.redis.zrange(self.handoff_key, 0, limit - 1))
-
-    async def taken_over(self, code: str) -> None:
-        await self.redis.zrem(self.handoff_key, code)
+    async def next_handoff(self, timeout_s: float) -> str | None:
+        """Take the oldest room handed off (waiting up to ``timeout_s`` for one): each goes to
+        exactly one process."""
+        popped = await self.redis.bzpopmin(self.handoff_key, timeout_s)
+        return str(popped[1]) if popped else None

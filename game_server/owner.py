@@ -568,8 +568,8 @@ class Owners:
     def measure_load(self) -> None:
         """Feed the load meter (after each tick and each upkeep); log and publish a change."""
         now = asyncio.get_running_loop().time()
-        waiting = [t for t in (self._handling_since,) if t is not None]
-        if self._work.is_set():
+        waiting = [] if self._handling_since is None else [self._handling_since]
+        if self._work.is_set():  # input that came after the running tick started
             waiting.append(self._first_input)
         lag_ms = max(0.0, (now - min(waiting)) * 1000 - self.settings.tick_ms) if waiting else 0.0
         full = sum(1 for a in self.actors.values() if a.full)
@@ -583,7 +583,7 @@ class Owners:
                 full,
             )
         else:
-            log.warning("no longer overloaded: taking new rooms again")
+            log.info("no longer overloaded: taking new rooms again")
         if self._publishing is None or self._publishing.done():
             self._publishing = asyncio.create_task(self.publish_load(), name="load")
 

@@ -31,6 +31,7 @@ from game_server.protocol import (
     CLOSE_UNAVAILABLE,
     MAX_CHAT_CHARS,
     MIN_ROUNDS,
+    ProtocolError,
     is_room_code,
 )
 from game_server.rules import Stroke, utc_day
@@ -71,7 +72,16 @@ async def create_room(request: Request) -> Response:
     if node is None:
         return _error(503, "unavailable", "the model is not loaded")
     try:
+        await node.admit(None)
         code = await node.create_room(public=False)
+    except ProtocolError as exc:  # server_busy: overloaded, and no other process can take it
+        request.app.state.metrics.refused(exc.code)
+        retry_ms = exc.retry_after_ms or 0
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message, "retry_after_ms": retry_ms}},
+            status_code=503,
+            headers={"Retry-After": str(-(-retry_ms // 1000))},
+        )
     except Exception:
         log.warning("room creation failed", exc_info=True)
         return _error(503, "unavailable", "the game store is unavailable; retry")
@@ -230,8 +240,21 @@ async def healthz(request: Request) -> JSONResponse:
         "model": {"ready": model_ok},
         "process": state.node.proc_id if state.node is not None else None,
         "owned_rooms": sorted(state.node.owners.actors) if state.node is not None else [],
+        "load": _load(state.node),
     }
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _load(node: Node | None) -> dict[str, Any] | None:
+    """The process's load as its overload detector last saw it (``game_server.overload``)."""
+    if node is None:
+        return None
+    load = node.owners.load
+    return {
+        "overloaded": load.overloaded,
+        "lag_ms": round(load.last.lag_ms),
+        "full_inboxes": load.last.full_inboxes,
+    }
 
 
 def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette:

@@ -124,8 +124,16 @@ class Settings:
     lease_ms: int = setting("DOODLE_LEASE_MS", 3000, "room ownership lease, renewed at a third of it (failover time)", minimum=300)
     inbox_limit: int = setting("DOODLE_INBOX_LIMIT", 64, "commands a room's inbox holds before the owner stops reading its sockets until the next tick takes them (TCP then pushes back on the clients; nothing is dropped)", minimum=1)
     send_queue_size: int = setting("DOODLE_SEND_QUEUE_SIZE", 1000, "messages queued to a slow socket before it is closed (4004)", minimum=10)
+    overload_enter_ms: int = setting("DOODLE_OVERLOAD_ENTER_MS", 1000, "the process is overloaded once its oldest unhandled input has waited this long beyond a tick: it then claims and creates no new room that another process can take, and refuses joins that would need one with `server_busy`", minimum=1)
+    overload_leave_ms: int = setting("DOODLE_OVERLOAD_LEAVE_MS", 200, "an overloaded process recovers once its input waits less than this beyond a tick, with no full inbox, for `DOODLE_OVERLOAD_CALM_MS` (at most `DOODLE_OVERLOAD_ENTER_MS`)", minimum=0)
+    overload_full_inboxes: int = setting("DOODLE_OVERLOAD_FULL_INBOXES", 8, "the process is also overloaded while this many of its rooms have a full inbox (their sockets' reads paused, `DOODLE_INBOX_LIMIT`); 0: not counted", minimum=0)
+    overload_calm_ms: int = setting("DOODLE_OVERLOAD_CALM_MS", 5000, "how long the load must stay below the leave level before an overloaded process takes new rooms again (also the least time it stays overloaded)", minimum=0)
     # fmt: on
     web_client_dir: Path = field(default=WEB_CLIENT_DIR)
+
+    def __post_init__(self) -> None:
+        if self.overload_leave_ms > self.overload_enter_ms:
+            raise ConfigError("DOODLE_OVERLOAD_LEAVE_MS must be <= DOODLE_OVERLOAD_ENTER_MS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

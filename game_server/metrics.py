@@ -70,6 +70,17 @@ class _NodeCollector(Collector):
         yield GaugeMetricFamily(
             "doodle_rooms_local", "rooms with a socket on this process", value=local
         )
+        load = node.owners.load if node is not None else None
+        yield GaugeMetricFamily(
+            "doodle_overloaded",
+            "1 while this process is overloaded (it refuses new rooms it cannot hand off)",
+            value=int(load is not None and load.overloaded),
+        )
+        yield GaugeMetricFamily(
+            "doodle_input_lag_ms",
+            "how long the oldest unhandled input waited beyond a tick, when last measured",
+            value=load.last.lag_ms if load is not None else 0.0,
+        )
 
 
 class Metrics:

@@ -17,7 +17,7 @@ from game_server.hub import Hub
 from game_server.inference import InferenceRunner
 from game_server.liveness import Liveness
 from game_server.owner import Owners
-from game_server.protocol import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
+from game_server.protocol import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, ProtocolError
 from game_server.rules import Room
 from game_server.store import Store
 
@@ -79,12 +79,32 @@ class Node:
             await self.liveness.beat()
         except Exception:
             log.warning("Redis unavailable at start-up", exc_info=True)
+        await self.owners.publish_load()
         self.owners.start()
 
     async def close(self) -> None:
         await self.owners.close()
         await self.hub.close()
         await self.runner.close()
+
+    async def admit(self, code: str | None) -> None:
+        """Raise ``server_busy`` (retryable) if this process is overloaded and a join into
+        ``code`` (None: a new room) would need a room that no other process can take: one
+        without an owner, while no other live process has spare capacity."""
+        owners = self.owners
+        if not owners.load.overloaded:
+            return
+        owned = code is not None and bool(
+            await self.redis.exists(self.store.room_key(code, "lease"))
+        )
+        if owned or await owners.spare_elsewhere():
+            return
+        raise ProtocolError(
+            "server_busy",
+            "the server is busy; try again in a moment",
+            "join",
+            owners.load.retry_after_ms(self.clock.now_ms()),
+        )
 
     async def create_room(self, public: bool) -> str:
         for _ in range(10):

@@ -34,6 +34,13 @@ of its local sockets wait (:meth:`RoomActor.room_for_input`) before they read th
 so uvicorn stops reading those sockets and TCP pushes back on the clients, and the room's stream
 reader waits before its next ``XREAD``; the next tick takes the inbox and lets them read again.
 Nothing is dropped or reordered: a socket's messages wait, in order, in its TCP buffers.
+
+Admission (:mod:`overload`): after each tick and each upkeep the process measures how long its
+oldest unhandled input has waited and how many inboxes are full. While it is overloaded it lists
+itself off the processes with spare capacity (``spare``, renewed with the heartbeat), and
+:meth:`Owners.ensure` hands a room without an owner to one of those (``handoff``: each of them
+waits on it with ``BZPOPMIN`` and the one that pops the room claims it) instead of claiming it;
+with no spare process it claims as before.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Header, TickOutput, dumps, encode_event
 from game_server.inference import InferenceRunner, Sketch
+from game_server.overload import LoadMeter, Sample
 from game_server.prompts import PromptBook
 from game_server.rules import (
     NO_GUESS,
@@ -72,6 +80,8 @@ from game_server.rules import (
 from game_server.store import Fenced, Store
 
 log = logging.getLogger("game_server.owner")
+
+HANDOFF_WAIT_S = 1.0  # how long one wait for a handed-off room blocks (BZPOPMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +182,11 @@ class RoomActor:
         if len(self.inbox) >= self.owners.settings.inbox_limit:
             self._has_room.clear()
         self.owners.wake()
+
+    @property
+    def full(self) -> bool:
+        """The inbox is at ``inbox_limit``: the room's readers wait."""
+        return not self._has_room.is_set()
 
     async def room_for_input(self) -> None:
         """Return once the inbox is under ``inbox_limit`` (or the actor stopped): a socket's
@@ -473,9 +488,15 @@ class Owners:
         self._claim_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._upkeep_task: asyncio.Task[None] | None = None
+        self._handoff_task: asyncio.Task[None] | None = None
+        self._claims_stopped = False  # redis-py may turn a cancellation into a ConnectionError
         self._closing = False
         self._work = asyncio.Event()
         self._first_input = 0.0
+        self._handling_since: float | None = None  # the first input of the running tick
+        self.load = LoadMeter.of(settings)
+        self._publishing: asyncio.Task[None] | None = None
+        self._publish_lock = asyncio.Lock()  # the newest state is the last one written
         self.rng = random.Random(secrets.randbits(64))
         self.prompts = PromptBook(store, runner.labels)
 
@@ -483,11 +504,13 @@ class Owners:
         self._claim_task = asyncio.create_task(self._claim_loop(), name="claim")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         self._upkeep_task = asyncio.create_task(self._upkeep_loop(), name="upkeep")
+        self._handoff_task = asyncio.create_task(self._handoff_loop(), name="handoff")
 
     async def close(self) -> None:
         """Stop claiming; a last tick applies, stores and announces what is in the inboxes
         (e.g. the disconnects of the sockets closed at shutdown); then release every room."""
-        for task in (self._claim_task, self._upkeep_task):
+        self._claims_stopped = True
+        for task in (self._claim_task, self._upkeep_task, self._handoff_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -500,6 +523,9 @@ class Owners:
         for actor in list(self.actors.values()):
             await actor.stop(release=True)
         self.actors.clear()
+        if self._publishing is not None:
+            await asyncio.gather(self._publishing, return_exceptions=True)
+        await self.publish_load(closing=True)
 
     def local(self, code: str) -> RoomActor | None:
         """The actor of ``code`` if this process owns it (the owner-local fast path)."""
@@ -526,15 +552,54 @@ class Owners:
                 delay = self._first_input + tick_s - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                self._handling_since = self._first_input
             self._work.clear()
             try:
                 await self.tick()
             except Exception:
                 log.exception("a tick failed")
+            self.measure_load()
+            self._handling_since = None
             if self._closing:
                 last_ticks -= 1  # until the inboxes are empty, a few ticks at most
                 if last_ticks == 0 or not any(a.inbox for a in self.actors.values()):
                     return
+
+    def measure_load(self) -> None:
+        """Feed the load meter (after each tick and each upkeep); log and publish a change."""
+        now = asyncio.get_running_loop().time()
+        waiting = [] if self._handling_since is None else [self._handling_since]
+        if self._work.is_set():  # input that came after the running tick started
+            waiting.append(self._first_input)
+        lag_ms = max(0.0, (now - min(waiting)) * 1000 - self.settings.tick_ms) if waiting else 0.0
+        full = sum(1 for a in self.actors.values() if a.full)
+        if not self.load.observe(self.clock.now_ms(), Sample(lag_ms, full)):
+            return
+        if self.load.overloaded:
+            log.warning(
+                "overloaded: input waits %.0f ms beyond the tick, %d full inboxes; "
+                "new rooms go to other processes or are refused (server_busy)",
+                lag_ms,
+                full,
+            )
+        else:
+            log.info("no longer overloaded: taking new rooms again")
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.create_task(self.publish_load(), name="load")
+
+    async def publish_load(self, closing: bool = False) -> None:
+        """Tell the other processes whether this one has spare capacity."""
+        async with self._publish_lock:
+            spare = not (self.load.overloaded or closing)
+            with contextlib.suppress(RedisError, OSError):
+                await self.store.publish_load(
+                    self.proc_id, spare, self.clock.now_ms(), self.settings.lease_ms * 2
+                )
+
+    async def spare_elsewhere(self) -> bool:
+        """Whether another live process is not overloaded."""
+        spare = await self.store.spare_processes(self.clock.now_ms())
+        return bool(spare - {self.proc_id})
 
     def _until_next_timer(self) -> float | None:
         wakes = [a.room.next_wakeup() for a in self.actors.values()]
@@ -615,6 +680,7 @@ class Owners:
             await asyncio.sleep(period)
             try:
                 await self.heartbeat()
+                await self.publish_load()
                 for code in self.rooms_wanted():
                     await self.ensure(code)
                 await self.prompts.refresh_if_due(self.clock.now_ms())
@@ -622,6 +688,25 @@ class Owners:
                 raise
             except Exception:
                 log.warning("claim loop: Redis unavailable", exc_info=True)
+
+    async def _handoff_loop(self) -> None:
+        """While this process is not overloaded, claim the rooms that overloaded processes
+        hand off (:meth:`ensure`), as soon as one is handed off. A room whose claim did not
+        happen is handed off again by the claim loop of the process that wants it."""
+        period = self.settings.lease_ms / 3000
+        while not self._claims_stopped:
+            if self.load.overloaded or not self.events_ready():
+                await asyncio.sleep(period)
+                continue
+            try:
+                code = await self.store.next_handoff(HANDOFF_WAIT_S)
+                if code is not None:
+                    await self.ensure(code)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("handoff loop: Redis unavailable", exc_info=True)
+                await asyncio.sleep(period)
 
     async def _upkeep_loop(self) -> None:
         """Every ``lease_ms / 3``, for all rooms of the process at once: renew their leases,
@@ -636,6 +721,7 @@ class Owners:
             try:
                 await self.renew_leases()
                 await self.check_processes(list(self.actors.values()))
+                self.measure_load()  # also while a tick runs long
             except Exception:  # a bug: log it, and keep renewing
                 log.exception("upkeep failed")
 
@@ -672,13 +758,17 @@ class Owners:
                 actor.lose()
 
     async def ensure(self, code: str) -> None:
-        """Make sure someone owns ``code``: claim it if its lease is free."""
+        """Make sure someone owns ``code``: claim it if its lease is free. While this process
+        is overloaded and another one is not, hand it to those instead (they claim it)."""
         if code in self.actors or code in self._claiming:
             return
         if not self.events_ready():
             return  # our own sockets would miss the room's events: claim once pub/sub is back
         lease_key = self.store.room_key(code, "lease")
         if await self.store.redis.exists(lease_key):
+            return
+        if self.load.overloaded and await self.spare_elsewhere():
+            await self.store.hand_off(code, self.clock.now_ms())
             return
         self._claiming.add(code)
         try:

@@ -97,20 +97,27 @@ MAX_CHAT_CHARS = 100
 class ProtocolError(Exception):
     """A client message is invalid. ``code`` is one of the documented error codes."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, ref: str | None = None, retry_after_ms: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.retry_after_ms = retry_after_ms
 
     def to_message(self) -> dict[str, Any]:
-        return error_message(self.code, self.message, self.ref)
+        return error_message(self.code, self.message, self.ref, self.retry_after_ms)
 
 
-def error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+def error_message(
+    code: str, message: str, ref: str | None = None, retry_after_ms: int | None = None
+) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if ref is not None:
         msg["ref"] = ref
+    if retry_after_ms is not None:
+        msg["retry_after_ms"] = retry_after_ms
     return msg
 
 

@@ -150,6 +150,14 @@ class Store:
     def proc_key(self, proc_id: str) -> str:
         return f"{self.prefix}proc:{proc_id}"
 
+    @property
+    def spare_key(self) -> str:
+        return f"{self.prefix}spare"
+
+    @property
+    def handoff_key(self) -> str:
+        return f"{self.prefix}handoff"
+
     # ------------------------------------------------------------------ rooms
 
     async def create_room(self, code: str, room_state: dict[str, Any]) -> bool:
@@ -391,3 +399,36 @@ class Store:
                 pipe.exists(self.proc_key(pid))
             found = await pipe.execute()
         return {pid for pid, ok in zip(proc_ids, found, strict=True) if ok}
+
+    async def publish_load(self, proc_id: str, spare: bool, now_ms: int, ttl_ms: int) -> None:
+        """List a process among those with spare capacity until ``now_ms + ttl_ms`` (renewed
+        with its heartbeat), or take it off the list (overloaded, or closing)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if not spare:
+                pipe.zrem(self.spare_key, proc_id)
+            else:
+                pipe.zadd(self.spare_key, {proc_id: now_ms + ttl_ms})
+            pipe.zremrangebyscore(self.spare_key, "-inf", now_ms)
+            await pipe.execute()
+
+    async def room_owners(self, codes: Sequence[str]) -> dict[str, str | None]:
+        """The process holding each room's lease (None: no owner)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for code in codes:
+                pipe.get(self.room_key(code, "lease"))
+            values = await pipe.execute()
+        return {c: v.split()[0] if v else None for c, v in zip(codes, values, strict=True)}
+
+    async def spare_processes(self, now_ms: int) -> set[str]:
+        """The live processes that are not overloaded."""
+        return set(await self.redis.zrangebyscore(self.spare_key, now_ms, "+inf"))
+
+    async def hand_off(self, code: str, now_ms: int) -> None:
+        """Ask a process with spare capacity to claim ``code`` (an overloaded one does not)."""
+        await self.redis.zadd(self.handoff_key, {code: now_ms}, nx=True)
+
+    async def next_handoff(self, timeout_s: float) -> str | None:
+        """Take the oldest room handed off (waiting up to ``timeout_s`` for one): each goes to
+        exactly one process."""
+        popped = await self.redis.bzpopmin(self.handoff_key, timeout_s)
+        return str(popped[1]) if popped else None

@@ -347,6 +347,7 @@ class Connection:
             elif msg.room is not None and not msg.quickplay:
                 if not await self.node.store.room_exists(msg.room):
                     raise ProtocolError("room_not_found", "no such room", "join")
+                await self.node.admit(msg.room)
                 await self._try_join(msg.room, msg)
             else:
                 await self._quickplay(msg)
@@ -355,23 +356,33 @@ class Connection:
             self._not_joining.set()
 
     async def _quickplay(self, msg: protocol.Join) -> None:
+        """Fill the fullest open room first; but while some process has spare capacity, a new
+        room (which goes to such a process) instead of a room whose owner is overloaded."""
         store = self.node.store
         rooms = await store.open_public_rooms()
-        # fill the fullest open room first
-        for code, _n in sorted(rooms.items(), key=lambda kv: -kv[1]):
-            if _n >= self.settings.room_capacity and not msg.spectator:
-                continue
-            if not await store.room_exists(code):
-                await store.forget_public(code)
-                continue
+        if not msg.spectator:
+            rooms = {c: n for c, n in rooms.items() if n < self.settings.room_capacity}
+        owner = await store.room_owners(list(rooms))
+        spare = await store.spare_processes(self.node.clock.now_ms())
+        fullest = sorted(rooms, key=lambda c: -rooms[c])
+        relieved = [c for c in fullest if owner[c] is None or owner[c] in spare]
+        crowded = [c for c in fullest if c not in relieved]
+        # None: a new room (the last try: it joins it or raises)
+        for code in [*relieved, None] if spare else [*relieved, *crowded, None]:
             try:
+                if code is None:
+                    await self.node.admit(None)
+                    await self._try_join(await self.node.create_room(public=True), msg)
+                    return
+                if not await store.room_exists(code):
+                    await store.forget_public(code)
+                    continue
+                await self.node.admit(code)
                 await self._try_join(code, msg)
                 return
             except ProtocolError as exc:
-                if exc.code not in ("room_full", "room_not_found"):
+                if code is None or exc.code not in ("room_full", "room_not_found", "server_busy"):
                     raise
-        code = await self.node.create_room(public=True)
-        await self._try_join(code, msg)
 
     async def _try_join(self, code: str, msg: protocol.Join) -> None:
         """Send a join to ``code``'s owner and wait for the welcome (or an error)."""

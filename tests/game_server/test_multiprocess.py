@@ -3,7 +3,7 @@
 Players are spread over processes with no stickiness; the room's owner is whoever holds its
 lease. The failover test SIGKILLs the owner mid-round. Sockets on the owner's process and on
 others see the same events; Debian's nginx with the shipped configuration routes every socket
-of a room to one process.
+of a room to one process. An overloaded process leaves a new room to one that is not.
 """
 
 from __future__ import annotations
@@ -642,3 +642,49 @@ async def test_a_takeover_after_the_deadline_applies_the_strokes_sent_before_it(
         await rc.aclose()
         await ada.close()
         await bob.close()
+
+
+# a process whose ticks never come (within the test) and whose inbox is full with one command:
+# the first room it claims makes it overloaded, deterministically
+NEVER_TICKS = {
+    "DOODLE_TICK_MS": str(10**9),
+    "DOODLE_INBOX_LIMIT": "1",
+    "DOODLE_OVERLOAD_FULL_INBOXES": "1",
+}
+
+
+async def health(server: ServerProcess) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        return dict((await client.get(f"{server.http_url}/healthz")).json())
+
+
+async def test_an_overloaded_process_leaves_a_new_room_to_the_other_process(
+    cluster: Callable[..., Any], settings: Settings
+) -> None:
+    (spare,) = await cluster(1)
+    (busy,) = await cluster(1, NEVER_TICKS)
+    ada = await GameClient.connect(busy.ws_url)
+    bob = await GameClient.connect(busy.ws_url)
+    try:
+        # ada's join makes busy claim her room; the join waits in its inbox (full): overloaded
+        await ada.send({"type": "join", "name": "ada", "room": await new_room(busy)})
+        async with asyncio.timeout(30):
+            while True:  # polling another process's state (its /healthz), not test sync
+                if (await health(busy))["load"]["overloaded"]:
+                    break
+                await asyncio.sleep(0.05)
+        # a new room joined through busy is claimed by spare, and bob plays through busy
+        code = await new_room(busy)
+        await bob.join("bob", room=code)
+        owner = await lease_of(settings, code)
+        assert owner is not None and owner.split()[0] == spare.process_id
+        assert code in (await health(spare))["owned_rooms"]
+        assert code not in (await health(busy))["owned_rooms"]
+        bob.mark("mine")
+        await bob.send({"type": "settings", "rounds": 2, "seconds": 30})
+        await bob.wait("settings", rounds=2, cursor="mine")
+        assert not bob.find("error") and not ada.find("welcome")  # busy never ticked
+    finally:
+        await ada.close()
+        await bob.close()
+        await asyncio.to_thread(busy.kill)  # its last tick would wait for its tick_ms

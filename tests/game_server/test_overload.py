@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
+
 from game_server import protocol
 from game_server.app import create_app
 from game_server.config import Settings
+from game_server.overload import MIN_RETRY_AFTER_MS
 from game_server.ws import Connection
 from tests.game_client import GameClient
 from tests.game_server.test_game_ws import create_room
@@ -178,3 +181,211 @@ async def test_a_socket_a_whole_queue_behind_is_closed_as_a_slow_consumer(
             assert await asyncio.wait_for(ada.closed, 30) == protocol.CLOSE_SLOW_CONSUMER
         finally:
             await ada.close()
+
+
+# ---------------------------------------------------------------------------- admission control
+
+
+def admission_settings(game_settings: Settings) -> Settings:
+    """One full inbox makes the process overloaded (the seam: held ticks fill it for sure);
+    the lag alone never does; it recovers at the first calm measurement."""
+    return replace(
+        game_settings,
+        inbox_limit=LIMIT,
+        lease_ms=300,
+        overload_full_inboxes=1,
+        overload_enter_ms=10**9,
+        overload_calm_ms=0,
+    )
+
+
+class HeldTicks:
+    """Holds the ticks of a server at a gate (open until :meth:`overload`) and reports the
+    load states it publishes."""
+
+    def __init__(self, app: Any) -> None:
+        self.owners = app.state.node.owners
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.published: asyncio.Queue[bool] = asyncio.Queue()
+        real_tick, real_publish = self.owners.tick, self.owners.publish_load
+
+        async def held_tick() -> None:
+            await self.gate.wait()
+            await real_tick()
+
+        async def watched_publish(closing: bool = False) -> None:
+            await real_publish(closing)
+            self.published.put_nowait(self.owners.load.overloaded)
+
+        self.owners.tick = held_tick
+        self.owners.publish_load = watched_publish
+
+    async def published_state(self, overloaded: bool) -> None:
+        """Wait until the process has published this load state (to Redis)."""
+        async with asyncio.timeout(30):
+            while await self.published.get() is not overloaded:
+                pass
+
+    async def overload(self, seated: GameClient) -> None:
+        """``seated``'s room (owned here) fills its inbox while the ticks are held."""
+        self.gate.clear()
+        seated.mark("settings")
+        for rounds in range(1, SENT + 1):
+            await seated.send({"type": "settings", "rounds": rounds, "seconds": 30})
+        await self.published_state(True)
+
+
+async def test_an_overloaded_process_refuses_new_rooms_keeps_its_players_and_recovers(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    app = create_app(admission_settings(game_settings))
+    async with server_factory(app) as srv:
+        code = await create_room(srv.http_url)
+        spare_code = await create_room(srv.http_url)  # nobody owns it yet
+        ada = await GameClient.connect(srv.ws_url)
+        bob = await GameClient.connect(srv.ws_url)
+        cy = await GameClient.connect(srv.ws_url)
+        dan = await GameClient.connect(srv.ws_url)
+        held = HeldTicks(app)
+        try:
+            await ada.join("ada", room=code)
+            await held.overload(ada)
+            async with httpx.AsyncClient() as http:
+                health = (await http.get(f"{srv.http_url}/healthz")).json()
+                metrics = (await http.get(f"{srv.http_url}/metrics")).text
+                created = await http.post(f"{srv.http_url}/api/rooms")
+            assert health["status"] == "ready"  # still serving its players
+            assert health["load"]["overloaded"] is True and health["load"]["full_inboxes"] == 1
+            assert "doodle_overloaded 1.0" in metrics
+            # a new room: by code, by quick play (none open) or over HTTP: server_busy
+            assert created.status_code == 503
+            assert created.json()["error"]["code"] == "server_busy"
+            assert created.json()["error"]["retry_after_ms"] >= MIN_RETRY_AFTER_MS
+            assert int(created.headers["retry-after"]) >= 1
+            for client, where in ((bob, {"room": spare_code}), (cy, {"quickplay": True})):
+                refused = await client.join_or_error("x", **where)
+                assert refused["code"] == "server_busy" and refused["ref"] == "join"
+                assert refused["retry_after_ms"] >= MIN_RETRY_AFTER_MS
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(f"{srv.http_url}/metrics")).text
+            assert 'doodle_refusals_total{reason="server_busy"} 3.0' in metrics
+            assert not await app.state.redis.exists(f"{game_settings.redis_prefix}public")
+            # a room it already owns still takes players (answered once the tick runs)
+            dan_joins = asyncio.create_task(dan.join("dan", room=code))
+
+            held.gate.set()
+            # the seated player's commands were all applied, in order, without an error
+            await ada.wait("settings", rounds=SENT, cursor="settings")
+            assert [m["rounds"] for m in ada.find("settings")] == list(range(1, SENT + 1))
+            assert not ada.find("error")
+            await dan_joins
+            await held.published_state(False)
+            # recovered: the refused player's retry gets the new room
+            await bob.join("bob", room=spare_code)
+            assert app.state.node.owners.local(spare_code) is not None
+        finally:
+            held.gate.set()  # a failed test must not leave the server's ticks held
+            for c in (ada, bob, cy, dan):
+                await c.close()
+
+
+async def test_an_overloaded_process_hands_a_new_room_to_a_process_with_spare_capacity(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    settings = admission_settings(game_settings)
+    busy_app, spare_app = create_app(settings), create_app(settings)
+    async with server_factory(busy_app) as busy, server_factory(spare_app) as _spare:
+        code = await create_room(busy.http_url)
+        ada = await GameClient.connect(busy.ws_url)
+        bob = await GameClient.connect(busy.ws_url)
+        held = HeldTicks(busy_app)
+        try:
+            await ada.join("ada", room=code)
+            busy_owners = busy_app.state.node.owners
+            assert busy_owners.local(code) is not None  # not overloaded: it claims
+            await held.overload(ada)
+
+            # the busy process admits the join (another process can take the room) but does
+            # not claim the room: the spare one does, while the busy one's ticks are held
+            new_code = await create_room(busy.http_url)
+            await bob.join("bob", room=new_code)
+            spare_id = spare_app.state.node.proc_id
+            assert spare_app.state.node.owners.local(new_code) is not None
+            assert busy_owners.local(new_code) is None
+            store = busy_app.state.node.store
+            lease = await busy_app.state.redis.get(store.room_key(new_code, "lease"))
+            assert lease.split()[0] == spare_id
+            bob.mark("mine")
+            await bob.send({"type": "settings", "rounds": 2, "seconds": 30})
+            await bob.wait("settings", rounds=2, cursor="mine")  # plays on, through the owner
+            held.gate.set()
+            await ada.wait("settings", rounds=SENT, cursor="settings")
+        finally:
+            held.gate.set()
+            await ada.close()
+            await bob.close()
+
+
+async def test_a_held_tick_overloads_by_its_input_lag_alone(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    enter_ms = 500
+    settings = replace(
+        admission_settings(game_settings),
+        overload_full_inboxes=0,
+        overload_enter_ms=enter_ms,
+        overload_leave_ms=enter_ms,
+    )
+    app = create_app(settings)
+    async with server_factory(app) as srv:
+        code = await create_room(srv.http_url)
+        ada = await GameClient.connect(srv.ws_url)
+        bob = await GameClient.connect(srv.ws_url)
+        held = HeldTicks(app)
+        try:
+            await ada.join("ada", room=code)
+            held.gate.clear()
+            ada.mark("settings")
+            await ada.send({"type": "settings", "rounds": 3, "seconds": 30})  # one command
+            await held.published_state(True)
+            assert held.owners.load.last.lag_ms >= enter_ms
+            assert held.owners.load.last.full_inboxes == 0
+            assert (await bob.join_or_error("bob", quickplay=True))["code"] == "server_busy"
+            held.gate.set()
+            await ada.wait("settings", rounds=3, cursor="settings")
+            await held.published_state(False)
+            await bob.join("bob", quickplay=True)
+        finally:
+            held.gate.set()
+            await ada.close()
+            await bob.close()
+
+
+async def test_quick_play_prefers_a_new_room_to_one_whose_owner_is_overloaded(
+    game_settings: Settings, server_factory: Any
+) -> None:
+    settings = admission_settings(game_settings)
+    busy_app, spare_app = create_app(settings), create_app(settings)
+    async with server_factory(busy_app) as busy, server_factory(spare_app) as spare:
+        ada = await GameClient.connect(busy.ws_url)
+        cy = await GameClient.connect(spare.ws_url)
+        dan = await GameClient.connect(busy.ws_url)
+        held = HeldTicks(busy_app)
+        try:
+            await ada.join("ada", quickplay=True)  # an open public room, owned by busy
+            crowded = protocol.room_of_resume_token(ada.resume_token)
+            assert busy_app.state.node.owners.local(crowded) is not None
+            await held.overload(ada)
+            # from either process, quick play opens a room on the spare process instead
+            for name, client in (("cy", cy), ("dan", dan)):
+                await client.join(name, quickplay=True)
+                code = protocol.room_of_resume_token(client.resume_token)
+                assert code != crowded
+                assert spare_app.state.node.owners.local(code) is not None
+            held.gate.set()
+            await ada.wait("settings", rounds=SENT, cursor="settings")
+        finally:
+            held.gate.set()
+            for c in (ada, cy, dan):
+                await c.close()

@@ -17,6 +17,7 @@ from playwright.async_api import Page, expect
 
 from game_server.app import create_app
 from game_server.config import Settings
+from game_server.overload import Sample
 from tests.web_client.conftest import DESKTOP, PHONE, Drawing
 from tests.web_client.test_game import Player, screen
 
@@ -261,3 +262,29 @@ async def test_quick_play_starts_by_itself_narrates_and_ends_in_a_gallery(
         assert await bob.evaluate(NO_OVERFLOW)
         await shot(bob, "leaderboard-identity-phone", full_page=True)
     assert page_errors.errors == []
+
+
+async def test_an_overloaded_server_says_so_and_home_stays_usable(
+    server_factory: Any, settings: Settings, new_page: Any, page_errors: Any
+) -> None:
+    """server_busy (admission control of an overloaded process): our wording with the wait,
+    for quick play and for a new private room, and the home screen's buttons work again."""
+    app = create_app(dataclasses.replace(settings, overload_calm_ms=10**9))
+    async with server_factory(app) as srv:
+        load = app.state.node.owners.load
+        load.observe(0, Sample(lag_ms=settings.overload_enter_ms))  # stays overloaded
+        page = await new_page("ada", **DESKTOP)
+        await home(page, srv.http_url + "/", "Ada")
+        busy = re.compile(r"The game server is full right now\. Try again in \d+ s\.")
+        await page.get_by_role("button", name="Quick play").click()
+        await expect(page.locator("#toasts .toast").last).to_have_text(busy)
+        await expect(page.get_by_role("button", name="Create private room")).to_be_enabled()
+        await page.get_by_role("button", name="Create private room").click()
+        await expect(page.locator("#toasts .toast")).to_have_count(2)
+        await expect(page.locator("#toasts .toast").last).to_have_text(
+            re.compile("^Could not create a room: " + busy.pattern)
+        )
+        await expect(page.get_by_role("button", name="Quick play")).to_be_enabled()
+    # the browser itself logs the refused POST /api/rooms (503); no other error
+    assert [e for e in page_errors.errors if "status of 503" not in e] == []
+    assert len(page_errors.errors) == 1

@@ -12,6 +12,7 @@ async function json(response) {
     const err = new Error(message);
     err.code = body?.error?.code ?? null;
     err.status = response.status;
+    err.retryAfterMs = body?.error?.retry_after_ms ?? null;
     throw err;
   }
   return body;

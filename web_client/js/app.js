@@ -32,12 +32,13 @@ const ERROR_TEXT = {
   bad_resume: "Your seat in that room has expired.",
   rate_limited: "Too many tries at once. Wait a moment and try again.",
   unavailable: "The game server is busy or restarting. Try again in a moment.",
+  server_busy: (limits, msg) => `The game server is full right now. Try again in ${Math.ceil((msg.retry_after_ms ?? 5000) / 1000)} s.`,
   internal: "Something went wrong on the server. Try again.",
 };
 
 function errorText(msg, limits) {
   const text = ERROR_TEXT[msg.code];
-  return (typeof text === "function" ? text(limits) : text) || msg.message || "Something went wrong.";
+  return (typeof text === "function" ? text(limits, msg) : text) || msg.message || "Something went wrong.";
 }
 // Errors that are part of normal play (a late stroke after recognition, a race with the round end).
 const QUIET_ERRORS = new Set(["drawing_locked", "bad_phase", "rate_limited", "bad_stroke", "not_drawer"]);
@@ -95,7 +96,8 @@ class App {
     try {
       if (create) room = (await createRoom()).code;
     } catch (err) {
-      toast(`Could not create a room: ${err.message}`, "error");
+      const text = err.code === "server_busy" ? errorText({ code: err.code, retry_after_ms: err.retryAfterMs }, this.config.limits) : err.message;
+      toast(`Could not create a room: ${text}`, "error");
       this.screens.home.setBusy(false);
       return;
     }

@@ -67,12 +67,16 @@ class Sketch(IncrementalRaster):
         return 0.0
 
 
-def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) -> tuple[Any, Any]:
+def classify(
+    classifier: Any, sketches: Sequence[Sketch], settle: bool | Sequence[bool] = False
+) -> tuple[Any, Any]:
     """(live beliefs (N, labels), images (N, 28, 28) uint8) of sketches: each sketch's image
-    classified (one batch), and its belief updated with the row (``settle``: settled on it,
-    the drawing is finished); runs in a thread."""
+    classified (one batch), and its belief updated with the row, or settled on it where
+    ``settle`` says so (one flag per sketch, or one for all: the drawing is finished or idle,
+    :meth:`model.Belief.settle`); runs in a thread."""
     if not sketches:
         return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
+    flags = [settle] * len(sketches) if isinstance(settle, bool) else list(settle)
     images = np.stack([s.image() for s in sketches])
     probs = np.asarray(classifier.predict_images(images), dtype=np.float64)
     beliefs = []
@@ -80,9 +84,15 @@ def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) 
         if s.belief is None:
             s.belief = classifier.new_belief()
         beliefs.append(s.belief)
-    if settle:
-        return np.stack([b.settle(row) for b, row in zip(beliefs, probs, strict=True)]), images
-    return update_beliefs(beliefs, probs, [s.time_ms() for s in sketches]), images
+    live = [i for i, f in enumerate(flags) if not f]
+    out = probs.copy()
+    if live:
+        times = [sketches[i].time_ms() for i in live]
+        out[live] = update_beliefs([beliefs[i] for i in live], probs[live], times)
+    for i, f in enumerate(flags):
+        if f:
+            out[i] = beliefs[i].settle(probs[i])
+    return out, images
 
 
 def top_guesses(labels: Sequence[str], probs: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
@@ -144,12 +154,17 @@ class InferenceRunner:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def guesses(self, sketches: Sequence[Sketch]) -> list[Guess]:
-        """The top guesses of each (non-empty) sketch: one batch, one model call."""
+    async def guesses(
+        self, sketches: Sequence[Sketch], settle: Sequence[bool] | None = None
+    ) -> list[Guess]:
+        """The top guesses of each (non-empty) sketch: one batch, one model call; the beliefs
+        of those flagged in ``settle`` (idle drawings) settled on their row."""
         if not sketches:
             return []
         loop = asyncio.get_running_loop()
-        probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
+        probs, _ = await loop.run_in_executor(
+            self._executor, classify, self.classifier, sketches, settle or False
+        )
         self.batches += 1
         self.inferred += len(sketches)
         recognizes = self.classifier.recognizes

@@ -10,7 +10,9 @@ undo to empty, a new round's fresh sketch). Once per tick the owners of this pro
 sketch that changed, across all their rooms, to :meth:`InferenceRunner.guesses`: one batch
 rendered and classified with ONE model call in a dedicated worker thread (numpy releases the
 GIL), so the event loop keeps serving sockets; each row then updates its sketch's belief, and
-the guesses announced and the recognition rule both use the belief.
+the guesses announced and the recognition rule both use the belief. The belief's clock is the
+drawing's own (the points' ``t``, sent by the client), each step bounded by the server's time
+between the updates' arrivals (:meth:`Sketch.belief_time`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class Sketch(IncrementalRaster):
     """One player's drawing as the AI sees it, and the AI's live belief about it."""
 
     belief: Belief | None = None  # created by the runner with the artifact's filter
+    arrived_at: int | None = None  # server time (ms) the latest ink op arrived (the owner's)
+    _seen: tuple[float, int | None] | None = None  # (latest t, arrival) when last classified
+    _clock = 0.0  # the belief's clock (:meth:`belief_time`)
 
     def clear(self) -> None:
         super().clear()
@@ -65,6 +70,22 @@ class Sketch(IncrementalRaster):
             if stroke:
                 return float(stroke[-1][2])
         return 0.0
+
+    def belief_time(self) -> float:
+        """The belief's clock for the next live update (called once per classification): it
+        advances by the drawing's own time since the previous one (:meth:`time_ms`, sent by
+        the client; never back), at most by the server's time between the two updates'
+        arrivals, so that a client's clock running fast cannot switch the filter off."""
+        t, at = self.time_ms(), self.arrived_at
+        if self._seen is not None:
+            seen_t, seen_at = self._seen
+            dt = t - seen_t
+            if at is not None and seen_at is not None:
+                dt = min(dt, at - seen_at)
+            self._clock += max(dt, 0.0)
+            t = max(t, seen_t)
+        self._seen = (t, at)
+        return self._clock
 
 
 def classify(
@@ -87,7 +108,7 @@ def classify(
     live = [i for i, f in enumerate(flags) if not f]
     out = probs.copy()
     if live:
-        times = [sketches[i].time_ms() for i in live]
+        times = [sketches[i].belief_time() for i in live]
         out[live] = update_beliefs([beliefs[i] for i in live], probs[live], times)
     for i, f in enumerate(flags):
         if f:

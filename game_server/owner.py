@@ -262,12 +262,15 @@ class RoomActor:
                 op = e.op
                 if op is None:
                     self.sketches = {}
-                elif op["op"] == "points":
-                    self.sketch(op["p"]).apply_points(op["stroke"], op["points"])
+                    continue
+                sketch = self.sketch(op["p"])
+                sketch.arrived_at = op["at"]
+                if op["op"] == "points":
+                    sketch.apply_points(op["stroke"], op["points"])
                 elif op["op"] == "undo":
-                    self.sketch(op["p"]).undo()
+                    sketch.undo()
                 else:
-                    self.sketch(op["p"]).clear()
+                    sketch.clear()
             elif isinstance(e, Infer) and e.player_id in self.room.players:
                 infer[e.player_id] = self.room.round
         return infer

@@ -305,17 +305,31 @@ async def test_local_commands_behind_a_lost_lease_are_answered(owners: Owners) -
     assert owners.local(code) is None and code not in owners.actors
 
 
+class SetClock(Clock):
+    """A clock the test moves."""
+
+    def __init__(self, now_ms: int) -> None:
+        super().__init__()
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
 async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     owners: Owners, classifier: Any, recognizable: dict[str, Any]
 ) -> None:
     """Tick by tick, the announced guesses are the model's live belief (``Belief``) of the
-    player's updates, on the drawing's own clock; a clear or an undo to empty starts it
-    afresh from the new drawing's own row."""
+    player's updates, on the drawing's own clock (the updates arrive as they are drawn); a
+    clear or an undo to empty starts it afresh from the new drawing's own row."""
+    clock = SetClock(owners.clock.now_ms())
+    owners.clock = clock
     code = "TICKBELF"
     await new_room(owners, code)
     await started_game(owners, code)
     strokes = next(iter(recognizable.values()))[0]
     points = [tuple(p) for s in strokes for p in s][:48]  # as one stroke, in 6 updates
+    start = clock.now
 
     def row(pts: list[tuple[float, ...]]) -> Any:
         return classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
@@ -330,6 +344,7 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
 
     belief, raw_differs = classifier.new_belief(), False
     for u in range(6):
+        clock.now = start + round(points[8 * u + 7][2])  # arrives as it is drawn
         got = await announced(protocol.Points(u + 1, 0, tuple(points[8 * u : 8 * u + 8])))
         r = row(points[: 8 * u + 8])
         assert got == top_guesses(classifier.labels, belief.update(r, points[8 * u + 7][2]))
@@ -344,15 +359,35 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     assert got == top_guesses(classifier.labels, row(points[:8]).astype(np.float64))
 
 
-class SetClock(Clock):
-    """A clock the test moves."""
-
-    def __init__(self, now_ms: int) -> None:
-        super().__init__()
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
+async def test_a_client_clock_running_fast_does_not_switch_the_belief_off(
+    owners: Owners, classifier: Any, recognizable: dict[str, Any]
+) -> None:
+    """The belief's clock advances by the drawing's own time, at most by the server's time
+    between the updates' arrivals: points whose ``t`` jumps a minute per update, sent 100 ms
+    apart, are filtered as updates 100 ms apart, not taken row by row."""
+    clock = SetClock(owners.clock.now_ms())
+    owners.clock = clock
+    code = "TICKFAST"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    strokes = next(iter(recognizable.values()))[0]
+    points = [tuple(p) for s in strokes for p in s][:48]
+    belief, unbounded, bounded_differs = classifier.new_belief(), classifier.new_belief(), False
+    for u in range(6):
+        clock.now += 100
+        batch = tuple((x, y, 60_000.0 * u) for x, y, _ in points[8 * u : 8 * u + 8])
+        submit(owners, code, f"{PROC}:1", protocol.Points(u + 1, 0, batch))
+        await owners.tick()
+        [frame] = [e for h, e in events(owners, code) if h["kind"] == "frame"]
+        assert isinstance(frame, Frame)
+        got = json.loads(frame.text_for(None) or "")["guesses"]["p1"]["guesses"]
+        pts = points[: 8 * u + 8]
+        r = classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
+        assert got == top_guesses(classifier.labels, belief.update(r, 100.0 * u))
+        raw = top_guesses(classifier.labels, unbounded.update(r, 60_000.0 * u))
+        assert raw == top_guesses(classifier.labels, r.astype(np.float64))  # the filter off
+        bounded_differs |= got != raw
+    assert bounded_differs
 
 
 async def test_an_idle_drawing_is_settled_and_recognized_before_the_round_ends(

@@ -11,8 +11,8 @@ sketch that changed, across all their rooms, to :meth:`InferenceRunner.guesses`:
 rendered and classified with ONE model call in a dedicated worker thread (numpy releases the
 GIL), so the event loop keeps serving sockets; each row then updates its sketch's belief, and
 the guesses announced and the recognition rule both use the belief. The belief's clock is the
-drawing's own (the points' ``t``, sent by the client), each step bounded by the server's time
-between the updates' arrivals (:meth:`Sketch.belief_time`).
+drawing's own (the points' ``t``, sent by the client), never more than ``MAX_LEAD_MS`` ahead of
+the server's clock (:meth:`Sketch.belief_time`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ __all__ = [
 log = logging.getLogger("game_server.inference")
 
 TOP_K = 3
+MAX_LEAD_MS = 1000.0  # how far a drawing's own clock may run ahead of the server's (belief_time)
 
 
 class Sketch(IncrementalRaster):
@@ -51,8 +52,7 @@ class Sketch(IncrementalRaster):
 
     belief: Belief | None = None  # created by the runner with the artifact's filter
     arrived_at: int | None = None  # server time (ms) the latest ink op arrived (the owner's)
-    _seen: tuple[float, int | None] | None = None  # (latest t, arrival) when last classified
-    _clock = 0.0  # the belief's clock (:meth:`belief_time`)
+    _anchor: tuple[float, int | None] | None = None  # (t, arrival) of the first classification
 
     def clear(self) -> None:
         super().clear()
@@ -72,20 +72,18 @@ class Sketch(IncrementalRaster):
         return 0.0
 
     def belief_time(self) -> float:
-        """The belief's clock for the next live update (called once per classification): it
-        advances by the drawing's own time since the previous one (:meth:`time_ms`, sent by
-        the client; never back), at most by the server's time between the two updates'
-        arrivals, so that a client's clock running fast cannot switch the filter off."""
+        """The belief's clock for the next live update: the drawing's own time (:meth:`time_ms`,
+        sent by the client), but never more than ``MAX_LEAD_MS`` ahead of the server's time
+        since the drawing's first classified update arrived, so that a client's clock running
+        fast cannot switch the filter off (an honest client's updates arrive as they are
+        drawn: its clock never leads by that much)."""
         t, at = self.time_ms(), self.arrived_at
-        if self._seen is not None:
-            seen_t, seen_at = self._seen
-            dt = t - seen_t
-            if at is not None and seen_at is not None:
-                dt = min(dt, at - seen_at)
-            self._clock += max(dt, 0.0)
-            t = max(t, seen_t)
-        self._seen = (t, at)
-        return self._clock
+        if self._anchor is None or self._anchor[1] is None:
+            self._anchor = (t, at)
+        t0, at0 = self._anchor
+        if at is not None and at0 is not None:
+            t = min(t, t0 + (at - at0) + MAX_LEAD_MS)
+        return t
 
 
 def classify(

@@ -17,7 +17,7 @@ from game_server import protocol, scoring
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
-from game_server.inference import InferenceRunner, top_guesses
+from game_server.inference import MAX_LEAD_MS, InferenceRunner, top_guesses
 from game_server.owner import Owners
 from game_server.rules import Room
 from game_server.store import Store
@@ -362,9 +362,9 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
 async def test_a_client_clock_running_fast_does_not_switch_the_belief_off(
     owners: Owners, classifier: Any, recognizable: dict[str, Any]
 ) -> None:
-    """The belief's clock advances by the drawing's own time, at most by the server's time
-    between the updates' arrivals: points whose ``t`` jumps a minute per update, sent 100 ms
-    apart, are filtered as updates 100 ms apart, not taken row by row."""
+    """The belief's clock is the drawing's own, at most ``MAX_LEAD_MS`` ahead of the server's
+    since the drawing's first update: points whose ``t`` jumps a minute per update, sent
+    100 ms apart, are filtered as updates 100 ms apart (after one lead), not row by row."""
     clock = SetClock(owners.clock.now_ms())
     owners.clock = clock
     code = "TICKFAST"
@@ -383,7 +383,8 @@ async def test_a_client_clock_running_fast_does_not_switch_the_belief_off(
         got = json.loads(frame.text_for(None) or "")["guesses"]["p1"]["guesses"]
         pts = points[: 8 * u + 8]
         r = classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
-        assert got == top_guesses(classifier.labels, belief.update(r, 100.0 * u))
+        bounded = min(60_000.0 * u, 100.0 * u + MAX_LEAD_MS)
+        assert got == top_guesses(classifier.labels, belief.update(r, bounded))
         raw = top_guesses(classifier.labels, unbounded.update(r, 60_000.0 * u))
         assert raw == top_guesses(classifier.labels, r.astype(np.float64))  # the filter off
         bounded_differs |= got != raw

@@ -10,7 +10,9 @@ undo to empty, a new round's fresh sketch). Once per tick the owners of this pro
 sketch that changed, across all their rooms, to :meth:`InferenceRunner.guesses`: one batch
 rendered and classified with ONE model call in a dedicated worker thread (numpy releases the
 GIL), so the event loop keeps serving sockets; each row then updates its sketch's belief, and
-the guesses announced and the recognition rule both use the belief.
+the guesses announced and the recognition rule both use the belief. The belief's clock is the
+drawing's own (the points' ``t``, sent by the client), never more than ``MAX_LEAD_MS`` ahead of
+the server's clock (:meth:`Sketch.belief_time`).
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ __all__ = [
 log = logging.getLogger("game_server.inference")
 
 TOP_K = 3
+MAX_LEAD_MS = 1000.0  # how far a drawing's own clock may run ahead of the server's (belief_time)
 
 
 class Sketch(IncrementalRaster):
     """One player's drawing as the AI sees it, and the AI's live belief about it."""
 
     belief: Belief | None = None  # created by the runner with the artifact's filter
+    arrived_at: int | None = None  # server time (ms) the latest ink op arrived (the owner's)
+    _anchor: tuple[float, int | None] | None = None  # (t, arrival) of the first classification
 
     def clear(self) -> None:
         super().clear()
@@ -66,13 +71,31 @@ class Sketch(IncrementalRaster):
                 return float(stroke[-1][2])
         return 0.0
 
+    def belief_time(self) -> float:
+        """The belief's clock for the next live update: the drawing's own time (:meth:`time_ms`,
+        sent by the client), but never more than ``MAX_LEAD_MS`` ahead of the server's time
+        since the drawing's first classified update arrived, so that a client's clock running
+        fast cannot switch the filter off (an honest client's updates arrive as they are
+        drawn: its clock never leads by that much)."""
+        t, at = self.time_ms(), self.arrived_at
+        if self._anchor is None or self._anchor[1] is None:
+            self._anchor = (t, at)
+        t0, at0 = self._anchor
+        if at is not None and at0 is not None:
+            t = min(t, t0 + (at - at0) + MAX_LEAD_MS)
+        return t
 
-def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) -> tuple[Any, Any]:
+
+def classify(
+    classifier: Any, sketches: Sequence[Sketch], settle: bool | Sequence[bool] = False
+) -> tuple[Any, Any]:
     """(live beliefs (N, labels), images (N, 28, 28) uint8) of sketches: each sketch's image
-    classified (one batch), and its belief updated with the row (``settle``: settled on it,
-    the drawing is finished); runs in a thread."""
+    classified (one batch), and its belief updated with the row, or settled on it where
+    ``settle`` says so (one flag per sketch, or one for all: the drawing is finished or idle,
+    :meth:`model.Belief.settle`); runs in a thread."""
     if not sketches:
         return np.zeros((0, len(classifier.labels))), np.zeros((0, 28, 28), np.uint8)
+    flags = [settle] * len(sketches) if isinstance(settle, bool) else list(settle)
     images = np.stack([s.image() for s in sketches])
     probs = np.asarray(classifier.predict_images(images), dtype=np.float64)
     beliefs = []
@@ -80,9 +103,15 @@ def classify(classifier: Any, sketches: Sequence[Sketch], settle: bool = False) 
         if s.belief is None:
             s.belief = classifier.new_belief()
         beliefs.append(s.belief)
-    if settle:
-        return np.stack([b.settle(row) for b, row in zip(beliefs, probs, strict=True)]), images
-    return update_beliefs(beliefs, probs, [s.time_ms() for s in sketches]), images
+    live = [i for i, f in enumerate(flags) if not f]
+    out = probs.copy()
+    if live:
+        times = [sketches[i].belief_time() for i in live]
+        out[live] = update_beliefs([beliefs[i] for i in live], probs[live], times)
+    for i, f in enumerate(flags):
+        if f:
+            out[i] = beliefs[i].settle(probs[i])
+    return out, images
 
 
 def top_guesses(labels: Sequence[str], probs: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
@@ -144,12 +173,17 @@ class InferenceRunner:
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def guesses(self, sketches: Sequence[Sketch]) -> list[Guess]:
-        """The top guesses of each (non-empty) sketch: one batch, one model call."""
+    async def guesses(
+        self, sketches: Sequence[Sketch], settle: Sequence[bool] | None = None
+    ) -> list[Guess]:
+        """The top guesses of each (non-empty) sketch: one batch, one model call; the beliefs
+        of those flagged in ``settle`` (idle drawings) settled on their row."""
         if not sketches:
             return []
         loop = asyncio.get_running_loop()
-        probs, _ = await loop.run_in_executor(self._executor, classify, self.classifier, sketches)
+        probs, _ = await loop.run_in_executor(
+            self._executor, classify, self.classifier, sketches, settle or False
+        )
         self.batches += 1
         self.inferred += len(sketches)
         recognizes = self.classifier.recognizes

@@ -10,8 +10,10 @@ The process ticks (``tick_ms`` after the first input of an idle moment; no tick 
 One tick, for every room with input or a due timer:
 
 1. apply the inbox's commands to the :class:`rules.Room`, in order;
-2. run the AI once on every drawing that changed, across all rooms of the process: ONE batched
-   model call (:meth:`InferenceRunner.guesses`), and apply the guesses (recognition, scores);
+2. run the AI once on every drawing that changed, and on every drawing idle for ``settle_ms``
+   with its live belief settled (:meth:`rules.Room.settle_due`), across all rooms of the
+   process: ONE batched model call (:meth:`InferenceRunner.guesses`), and apply the guesses
+   (recognition, scores);
 3. end a round that is due, after applying every command that already arrived (the inbox and the
    room's stream read to its end: commands count by their arrival time, also for a new owner
    taking over after the deadline), run the room's timers;
@@ -275,12 +277,15 @@ class RoomActor:
                 op = e.op
                 if op is None:
                     self.sketches = {}
-                elif op["op"] == "points":
-                    self.sketch(op["p"]).apply_points(op["stroke"], op["points"])
+                    continue
+                sketch = self.sketch(op["p"])
+                sketch.arrived_at = op["at"]
+                if op["op"] == "points":
+                    sketch.apply_points(op["stroke"], op["points"])
                 elif op["op"] == "undo":
-                    self.sketch(op["p"]).undo()
+                    sketch.undo()
                 else:
-                    self.sketch(op["p"]).clear()
+                    sketch.clear()
             elif isinstance(e, Infer) and e.player_id in self.room.players:
                 infer[e.player_id] = self.room.round
         return infer
@@ -610,13 +615,19 @@ class Owners:
         """One tick of every room with input or a due timer (see the module docstring)."""
         now = self.clock.now_ms()
         work: list[tuple[RoomActor, list[Effect], dict[str, int]]] = []
+        settle: set[tuple[str, str]] = set()
         for actor in [a for a in self.actors.values() if a.due(now)]:
             try:
                 effects = actor.apply_inbox(now)
             except Exception as exc:
                 await self._failed(actor, exc)
                 continue
-            work.append((actor, effects, actor.follow(effects)))
+            infer = actor.follow(effects)
+            # drawings idle for settle_ms: in the same batch, their beliefs settled (rules.py)
+            for pid in actor.room.settle_due(now):
+                infer.setdefault(pid, actor.room.round)
+                settle.add((actor.code, pid))
+            work.append((actor, effects, infer))
             # one loop pass between rooms: a big tick (past capacity) never holds the loop for
             # long, so lease renewals and socket reads go on during it
             await asyncio.sleep(0)
@@ -625,7 +636,10 @@ class Owners:
         jobs = [(actor, pid, rnd) for actor, _, infer in work for pid, rnd in infer.items()]
         found: dict[str, list[tuple[str, int, Guess]]] = {}
         try:
-            tops = await self.runner.guesses([actor.sketch(pid) for actor, pid, _ in jobs])
+            tops = await self.runner.guesses(
+                [actor.sketch(pid) for actor, pid, _ in jobs],
+                [(actor.code, pid) in settle for actor, pid, _ in jobs],
+            )
         except Exception:
             log.exception("inference failed for a batch of %d", len(jobs))
         else:

@@ -211,6 +211,7 @@ class Player:
     recognized_elapsed: int | None = None
     round_points: int = 0
     guess: Message | None = None
+    settled_seq: int | None = None  # the update whose drawing was settled (not persisted)
     chats: list[int] = field(default_factory=list)  # recent chat times (beat.chat_allowed)
     # the AI's guesses over time: [{"t": last point's t, "ms": since round start, "guesses"}]
     timeline: list[Message] = field(default_factory=list)
@@ -233,6 +234,7 @@ class Player:
         self.recognized_elapsed = None
         self.round_points = 0
         self.guess = None
+        self.settled_seq = None
         self.timeline = []
 
     def to_dict(self) -> Message:
@@ -825,11 +827,40 @@ class Room:
             return []
         return [Broadcast({"type": "autostart", "at": self.autostart_at, "server_time": now})]
 
+    def _settling(self) -> list[Player]:
+        """The players whose drawing may be settled: a running round, a drawing (non-empty)
+        that the AI has not recognized and that was not settled since its last update."""
+        if self.phase != DRAWING or self.deadline is None or self.settings.settle_ms == 0:
+            return []
+        return [
+            p
+            for p in self.seated()
+            if p.strokes
+            and p.recognized_elapsed is None
+            and p.settled_seq != p.seq
+            and (self.turn is None or p.id == self.turn.drawer)
+        ]
+
+    def settle_due(self, now: int) -> list[str]:
+        """The players whose drawing is due to be settled now: it has not changed for
+        ``settings.settle_ms`` (since its last update arrived) before the round's end. The
+        adapter classifies each with the live belief settled on it (``Belief.settle``) and
+        hands the verdict to :meth:`apply_guess` as usual (scored at the last update's arrival).
+        Each drawing is due once: a new update makes it due again ``settle_ms`` after it."""
+        deadline = self.deadline or 0  # without one nothing is settling
+        wait = self.settings.settle_ms
+        due = [p for p in self._settling() if p.last_update_at + wait <= now < deadline]
+        for p in due:
+            p.settled_seq = p.seq
+        return [p.id for p in due]
+
     def next_wakeup(self) -> int | None:
-        """Epoch ms of the next timer (round deadline, intermission end, resume expiry)."""
+        """Epoch ms of the next timer (round deadline, a drawing's settling, intermission end,
+        resume expiry)."""
         times: list[int] = []
         if self.phase == DRAWING and self.deadline is not None:
             times.append(self.deadline)
+            times += [p.last_update_at + self.settings.settle_ms for p in self._settling()]
             hint_at = self.turn.next_hint_at() if self.turn is not None else None
             times += [hint_at] if hint_at is not None else []
         if self.phase == INTERMISSION and self.next_round_at is not None:

@@ -8,7 +8,8 @@
    validation stroke drawings and of drawings of categories outside the vocabulary (all but
    their test split); for each filter the rule kind and threshold with the highest live
    recognition whose false recognition (wrong prompts; other categories) on the filtered
-   belief (settled on the finished drawing) is at most 1%, then, of the filters whose rule
+   belief (settled, as the server does, after every pause of ``training.live.SETTLE_MS`` and
+   on the finished drawing) is at most 1%, then, of the filters whose rule
    recognizes nearly the most drawings with real timings while they are drawn (within 1
    point), the one with the fewest top-1 changes (:func:`training.live.best_belief`).  The
    live figures under the chosen filter and rule (recognition, false recognition, top-1

@@ -27,7 +27,7 @@ from training.augment import partial_drawing
 from training.calibrate import calibration_figures, live_sets
 from training.corpus import SRC_BITMAP, SRC_STROKE, HeldOut, build_corpus
 from training.data import load_categories
-from training.live import live_metrics_by_source, smoothed
+from training.live import SETTLE_MS, live_metrics_by_source, smoothed
 
 __all__ = ["FRACTIONS", "evaluate", "score_live", "score_model"]
 
@@ -90,10 +90,11 @@ def score_model(clf: Classifier, test: HeldOut, labels: list[str]) -> dict[str, 
 
 def score_live(clf: Classifier) -> dict[str, dict[str, Any]]:
     """Live recognition on the test split (the artifact's belief filter, rule and
-    temperature): raw drawings (real timings), simplified ones (synthetic timings) and both;
-    false recognition also on the test split of the categories outside the vocabulary.
-    ``live``: the filtered belief, as the player sees it; ``live_unfiltered`` (artifacts with
-    a filter): each update's own row, with the rule calibrated without the filter."""
+    temperature, the belief settled after ``SETTLE_MS`` without ink as the server does): raw
+    drawings (real timings), simplified ones (synthetic timings) and both; false recognition
+    also on the test split of the categories outside the vocabulary. ``live``: the filtered
+    belief, as the player sees it; ``live_unfiltered`` (artifacts with a filter): each
+    update's own row, with the rule calibrated without the filter."""
     vocab, others = live_sets(clf, ("test",), ("test",))
     out = {
         "live": live_metrics_by_source(
@@ -259,10 +260,13 @@ def _live_markdown(res: dict[str, dict[str, Any]], names: list[str]) -> list[str
         "categories outside the vocabulary, test split). 95% intervals: Wilson for rates, "
         "bootstrap over drawings for medians and false recognition. *belief*: the live belief "
         "the rule and the figures apply to: the artifact's filter (`recognition.belief`, a "
-        "moving average of log-probabilities with time constant τ, settled on the finished "
-        "drawing at the round's end; the player's view) or, side by side, each update's own "
+        "moving average of log-probabilities with time constant τ, settled on the drawing "
+        f"as it is after every pause of {SETTLE_MS:g} ms (the server's `DOODLE_SETTLE_MS`) "
+        "and when it stops; the player's view) or, side by side, each update's own "
         "row (`none`) with the rule calibrated without a filter. *recognized* counts the "
-        "settled belief too (by the round's end); *while drawing* only the live updates. Top-1 "
+        "settled belief too: while drawing or within "
+        f"{SETTLE_MS:g} ms of stopping (time to recognition: the settled update's, as the "
+        "points are); *while drawing* only the live updates. Top-1 "
         "changes and first guesses are on the live updates of the belief.",
         "",
         "| model | belief | set | rule | n | recognized | while drawing | Google's game "

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.belief import IDENTITY, BeliefFilter
+from game_server.config import Settings
+from model.belief import IDENTITY, Belief, BeliefFilter
 from model.classifier import Classifier
 from model.recognition import RULE_KINDS, RecognitionRule, RuleKind, rule_scores
 from training.data import Split, StrokeDrawing, load_categories, load_strokes, timed_strokes
 
 __all__ = [
+    "SETTLE_MS",
     "UPDATE_MS",
     "Replay",
     "best_belief",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 UPDATE_MS = 100.0
+#: the server's idle settle (``DOODLE_SETTLE_MS``, its default): a drawing without ink for this
+#: long has its belief settled on it
+SETTLE_MS = float(Settings().settle_ms)
 
 
 def prefix_before(
@@ -95,8 +100,9 @@ def heldout_drawings(categories: Sequence[str], splits: Sequence[Split]) -> list
 @dataclass
 class Replay:
     """One drawing replayed: per update its time, stroke count and probabilities (with
-    ``settled``, one more row at the end: the belief settled on the finished drawing, as the
-    server does at the round's end; it counts for recognition, not as a live update)."""
+    ``settled``, a mask of the rows that are the belief settled on the drawing as it was, not
+    live updates, as the server does when the drawing is idle for ``settle_ms`` and at the
+    round's end: they count for recognition, with the time of the update they settle)."""
 
     label: int  # true class index; -1 for a category outside the model's labels
     google_recognized: bool
@@ -104,16 +110,21 @@ class Replay:
     times: npt.NDArray[np.float64]  # (U,) ms since the first point
     n_strokes: npt.NDArray[np.int64]  # (U,)
     probs: npt.NDArray[np.float32]  # (U, C)
-    settled: bool = False
+    settled: npt.NDArray[np.bool_] | None = None  # (U,); None: no settled row
 
     @property
     def duration(self) -> float:
         return float(self.times[-1])
 
     @property
+    def live_rows(self) -> npt.NDArray[np.bool_]:
+        """The mask of the live updates (the rows that are not settled)."""
+        return np.ones(len(self.probs), bool) if self.settled is None else ~self.settled
+
+    @property
     def live(self) -> int:
-        """The number of live updates (rows before the settled one)."""
-        return len(self.probs) - int(self.settled)
+        """The number of live updates."""
+        return int(self.live_rows.sum())
 
 
 def replay(
@@ -148,23 +159,40 @@ def replay(
     return out
 
 
-def smoothed(replays: Sequence[Replay], belief: BeliefFilter) -> list[Replay]:
+def smoothed(
+    replays: Sequence[Replay], belief: BeliefFilter, settle_ms: float = SETTLE_MS
+) -> list[Replay]:
     """The replays as the player sees them: each drawing's rows through the live belief
-    (:meth:`model.BeliefFilter.run` at the updates' times), then the belief settled on the
-    finished drawing (its last row, :meth:`model.Belief.settle`; the identity filter needs no
-    settling)."""
+    (:class:`model.Belief`, updated at the updates' times), settled on the drawing as it is
+    (its row, :meth:`model.Belief.settle`) after every update followed by a pause of at least
+    ``settle_ms`` of drawing time (the server's idle settle, ``DOODLE_SETTLE_MS``; ``inf``:
+    only the round's end) and after the last one; the next update continues from the settled
+    belief.  The identity filter needs no settling."""
     if belief == IDENTITY:
         return list(replays)
-    return [
-        dataclasses.replace(
-            r,
-            probs=np.vstack([belief.run(r.probs, r.times), r.probs[-1:]]).astype(np.float32),
-            times=np.append(r.times, r.times[-1]),
-            n_strokes=np.append(r.n_strokes, r.n_strokes[-1]),
-            settled=True,
+    out = []
+    for r in replays:
+        b = Belief(belief)
+        gaps = np.append(np.diff(r.times), math.inf)
+        rows, idx, settled = [], [], []
+        for u, t in enumerate(r.times.tolist()):
+            rows.append(b.update(r.probs[u], t))
+            idx.append(u)
+            settled.append(False)
+            if gaps[u] >= settle_ms:
+                rows.append(b.settle(r.probs[u]))
+                idx.append(u)
+                settled.append(True)
+        out.append(
+            dataclasses.replace(
+                r,
+                probs=np.array(rows, dtype=np.float32),
+                times=r.times[idx],
+                n_strokes=r.n_strokes[idx],
+                settled=np.array(settled),
+            )
         )
-        for r in replays
-    ]
+    return out
 
 
 def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -217,18 +245,19 @@ def live_metrics(
     """The game's figures on vocabulary drawings ``replays`` (prompt = their category) and
     the false recognition on them (every wrong prompt) and on ``others`` (drawings of
     categories outside the vocabulary, every prompt).  ``recognition`` counts every row
-    (a settled one too: recognized by the round's end), ``recognition_live`` the live updates
-    only (recognized while drawing); top-1 changes and first guesses are over live updates."""
+    (a settled one too: recognized while drawing or within ``settle_ms`` of a pause or of
+    stopping, at the settled update's time), ``recognition_live`` the live updates only
+    (recognized while drawing); top-1 changes and first guesses are over live updates."""
     rec, rec_live, t_ms, frac, changes = [], [], [], [], []
     for r in replays:
         fired = rule_scores(rule.kind, r.probs)[:, r.label] >= rule.threshold
         rec.append(bool(fired.any()))
-        rec_live.append(bool(fired[: r.live].any()))
+        rec_live.append(bool(fired[r.live_rows].any()))
         if fired.any():
             u = int(fired.argmax())
             t_ms.append(r.times[u])
             frac.append(r.times[u] / max(r.duration, 1.0))
-        top = r.probs[: r.live].argmax(axis=1)
+        top = r.probs[r.live_rows].argmax(axis=1)
         changes.append(int((top[1:] != top[:-1]).sum()))
     hits = np.array(rec)
     google = np.array([r.google_recognized for r in replays])
@@ -293,9 +322,9 @@ def _first_guesses(replays: Sequence[Replay], labels: Sequence[str]) -> dict[str
     out: dict[str, Any] = {}
     for name, pick in (
         ("first_update", lambda r: 0),
-        ("first_stroke", lambda r: int((r.n_strokes[: r.live] == 1).sum()) - 1),
+        ("first_stroke", lambda r: int((r.n_strokes[r.live_rows] == 1).sum()) - 1),
     ):
-        rows = [r.probs[pick(r)] for r in replays if pick(r) >= 0]
+        rows = [r.probs[r.live_rows][pick(r)] for r in replays if pick(r) >= 0]
         top = Counter(int(p.argmax()) for p in rows)
         cls, count = top.most_common(1)[0]
         out[name] = {

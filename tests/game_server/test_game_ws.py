@@ -16,7 +16,7 @@ from PIL import Image
 
 from game_server.app import create_app
 from game_server.config import Settings
-from game_server.inference import top_guesses
+from game_server.inference import MAX_LEAD_MS, top_guesses
 from tests.game_client import GameClient
 from tests.quickdraw import PointStroke, model_drawing, update_batches
 
@@ -30,6 +30,15 @@ async def create_room(http_url: str) -> str:
     body = r.json()
     assert body["url"] == f"/r/{body['code']}"
     return str(body["code"])
+
+
+def within_lead(strokes: list[PointStroke]) -> list[PointStroke]:
+    """The drawing with its own clock scaled to last less than ``MAX_LEAD_MS``: however fast
+    it is sent, its clock never runs further ahead of the server's than the live belief
+    allows (``inference.Sketch.belief_time``), so the belief is on the drawing's own clock."""
+    span = max(p[2] for s in strokes for p in s) or 1.0
+    k = 0.9 * MAX_LEAD_MS / span
+    return [[[x, y, round(t * k, 2)] for x, y, t in s] for s in strokes]
 
 
 async def draw_paced(client: GameClient, strokes: list[PointStroke]) -> None:
@@ -64,7 +73,7 @@ async def play_round(
     drawings = recognizable[prompt]
     await asyncio.gather(
         *(
-            draw_paced(p, drawings[i % len(drawings)])
+            draw_paced(p, within_lead(drawings[i % len(drawings)]))
             if p is paced
             else p.draw(drawings[i % len(drawings)])
             for i, p in enumerate(players)
@@ -80,19 +89,27 @@ def assert_live_belief(
 ) -> None:
     """The guesses announced on a drawing (sent in updates of 16 points from ``seq`` 1) are
     its live belief: the model's row of each update the server classified (the ``seq`` a
-    guess covers) through ``classifier.new_belief()`` on the drawing's own clock."""
+    guess covers) through ``classifier.new_belief()`` on the drawing's own clock; a guess
+    repeating the previous one's ``seq`` is the belief settled on the drawing (idle since
+    that update, in a pause or at the end)."""
     batches = list(update_batches(strokes, 16))
     belief, applied = classifier.new_belief(), 0
     cut: list[PointStroke] = []
-    assert [g["seq"] for g in announced] == list(range(1, len(announced) + 1))
-    for g in announced:
+    seqs = [g["seq"] for g in announced]
+    settled = [i > 0 and seqs[i] == seqs[i - 1] for i in range(len(seqs))]
+    live = [q for q, again in zip(seqs, settled, strict=True) if not again]
+    assert live == list(range(1, len(live) + 1))
+    for g, again in zip(announced, settled, strict=True):
         for index, points in batches[applied : g["seq"]]:
             if index == len(cut):
                 cut.append([])
             cut[index] = cut[index] + points
         applied = g["seq"]
         row = classifier.predict([model_drawing(cut)])[0]
-        expected = top_guesses(classifier.labels, belief.update(row, cut[-1][-1][2]))
+        if again:
+            expected = top_guesses(classifier.labels, belief.settle(row))
+        else:
+            expected = top_guesses(classifier.labels, belief.update(row, cut[-1][-1][2]))
         assert [x["label"] for x in g["guesses"]] == [x["label"] for x in expected]
         np.testing.assert_allclose(
             [x["p"] for x in g["guesses"]], [x["p"] for x in expected], atol=2e-4
@@ -138,7 +155,9 @@ async def test_two_players_play_a_full_game_with_a_resume(
             guesses = ada.guesses(bob.player_id)
             assert guesses and all(len(g["guesses"]) == 3 for g in guesses)
             # what the server announced is the model's live belief of bob's updates, each one
-            bob_drew = recognizable[ended["prompt"]][1 % len(recognizable[ended["prompt"]])]
+            bob_drew = within_lead(
+                recognizable[ended["prompt"]][1 % len(recognizable[ended["prompt"]])]
+            )
             assert_live_belief(classifier, bob_drew, guesses)
             assert len(ada.ink(bob.player_id)) >= 1
 

@@ -532,3 +532,56 @@ def test_a_room_survives_its_own_persisted_state() -> None:
     again = Room.from_dict(json.loads(json.dumps(state)), room.settings, room.labels)
     assert again.to_dict() == state
     assert again.kicked and again.phase == room.phase and list(again.players) == [a]
+
+
+def test_an_idle_drawing_is_due_to_be_settled_once_then_again_after_a_new_update() -> None:
+    room, a, _ = two_player_game(rounds=1, seconds=20)
+    wait = room.settings.settle_ms
+    assert wait == 1000
+    assert room.settle_due(T0 + 5000) == []  # no drawing yet: nothing to settle
+    room.points(T0 + 1000, "n:1", 1, 0, [[1, 2, 0], [3, 4, 10]])
+    assert room.next_wakeup() == T0 + 1000 + wait  # the room's next timer is the settle
+    assert room.settle_due(T0 + 1000 + wait - 1) == []
+    assert room.settle_due(T0 + 1000 + wait) == [a]  # exactly settle_ms after the update
+    assert room.settle_due(T0 + 1000 + wait + 1) == []  # once
+    assert room.settle_due(T0 + 9000) == []
+    assert room.next_wakeup() == room.deadline
+    # a new update makes it due again settle_ms after that update, not before
+    room.points(T0 + 3000, "n:1", 2, 0, [[5, 5, 20]])
+    assert room.next_wakeup() == T0 + 3000 + wait
+    assert room.settle_due(T0 + 3000 + wait - 1) == []
+    # the settled verdict may recognize it, scored at its last update's arrival
+    assert room.settle_due(T0 + 3000 + wait) == [a]
+    e = room.apply_guess(T0 + 4010, a, 1, 2, T0 + 3000, guess(room.prompt or "", 0.9))
+    rec = msgs(e, "recognized")[0]
+    assert rec["elapsed_ms"] == 3000
+    assert rec["points"] == recognition_points(17_000, 20_000, first=True)
+
+
+def test_a_recognized_or_empty_drawing_is_not_settled() -> None:
+    room, a, _ = two_player_game(rounds=1, seconds=20)
+    room.points(T0 + 1000, "n:1", 1, 0, [[1, 2, 0]])
+    room.apply_guess(T0 + 1010, a, 1, 1, T0 + 1000, guess(room.prompt or "", 0.9))
+    room.points(T0 + 1000, "n:2", 1, 0, [[1, 2, 0]])
+    room.clear(T0 + 1500, "n:2", 2)  # bob's drawing is empty again
+    assert room.next_wakeup() == room.deadline
+    assert room.settle_due(T0 + 9000) == []
+
+
+@pytest.mark.parametrize("settle_ms", [0, 1000])
+def test_settling_only_during_a_round_and_never_with_settle_ms_zero(settle_ms: int) -> None:
+    room = make_room(settle_ms=settle_ms)
+    a, _ = join(room, "n:1", "ada")
+    join(room, "n:2", "bob")
+    room.change_settings(T0, "n:1", 2, 5)
+    assert room.settle_due(T0 + 60_000) == []  # lobby
+    room.start(T0, "n:1")
+    room.points(T0 + 1000, "n:1", 1, 0, [[1, 2, 0]])
+    assert room.settle_due(T0 + 2000) == ([a] if settle_ms else [])
+    room.points(T0 + 3000, "n:1", 2, 0, [[5, 5, 20]])
+    # not at or after the deadline (the round's end settles every drawing)
+    assert room.settle_due(T0 + 5000) == []
+    room.end_round(T0 + 5000, finals(room))
+    assert room.phase == INTERMISSION
+    assert room.settle_due(T0 + 6000) == []  # intermission: the drawings are gone
+    assert room.next_wakeup() == room.next_round_at

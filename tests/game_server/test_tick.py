@@ -13,11 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from game_server import lease as leases
-from game_server import protocol
+from game_server import protocol, scoring
 from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
-from game_server.inference import InferenceRunner, top_guesses
+from game_server.inference import MAX_LEAD_MS, InferenceRunner, top_guesses
 from game_server.owner import Owners
 from game_server.rules import Room
 from game_server.store import Store
@@ -305,12 +305,25 @@ async def test_local_commands_behind_a_lost_lease_are_answered(owners: Owners) -
     assert owners.local(code) is None and code not in owners.actors
 
 
+class SetClock(Clock):
+    """A clock the test moves."""
+
+    def __init__(self, now_ms: int) -> None:
+        super().__init__()
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
 async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     owners: Owners, classifier: Any, recognizable: dict[str, Any]
 ) -> None:
     """Tick by tick, the announced guesses are the model's live belief (``Belief``) of the
-    player's updates, on the drawing's own clock; a clear or an undo to empty starts it
-    afresh from the new drawing's own row."""
+    player's updates, on the drawing's own clock (the updates arrive as they are drawn); a
+    clear or an undo to empty starts it afresh from the new drawing's own row."""
+    clock = SetClock(owners.clock.now_ms())
+    owners.clock = clock
     code = "TICKBELF"
     await new_room(owners, code)
     await started_game(owners, code)
@@ -320,6 +333,7 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     # the test is announced (a drawing of the prompt could be recognized part-way)
     strokes = next(d for label, d in recognizable.items() if label != actor.room.prompt)[0]
     points = [tuple(p) for s in strokes for p in s][:48]  # as one stroke, in 6 updates
+    start = clock.now
 
     def row(pts: list[tuple[float, ...]]) -> Any:
         return classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
@@ -334,6 +348,7 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
 
     belief, raw_differs = classifier.new_belief(), False
     for u in range(6):
+        clock.now = start + round(points[8 * u + 7][2])  # arrives as it is drawn
         got = await announced(protocol.Points(u + 1, 0, tuple(points[8 * u : 8 * u + 8])))
         r = row(points[: 8 * u + 8])
         assert got == top_guesses(classifier.labels, belief.update(r, points[8 * u + 7][2]))
@@ -346,6 +361,93 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     assert got == top_guesses(classifier.labels, row(later).astype(np.float64))
     got = await announced(protocol.Undo(9), protocol.Points(10, 0, tuple(points[:8])))
     assert got == top_guesses(classifier.labels, row(points[:8]).astype(np.float64))
+
+
+async def test_a_client_clock_running_fast_does_not_switch_the_belief_off(
+    owners: Owners, classifier: Any, recognizable: dict[str, Any]
+) -> None:
+    """The belief's clock is the drawing's own, at most ``MAX_LEAD_MS`` ahead of the server's
+    since the drawing's first update: points whose ``t`` jumps a minute per update, sent
+    100 ms apart, are filtered as updates 100 ms apart (after one lead), not row by row."""
+    clock = SetClock(owners.clock.now_ms())
+    owners.clock = clock
+    code = "TICKFAST"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    strokes = next(iter(recognizable.values()))[0]
+    points = [tuple(p) for s in strokes for p in s][:48]
+    belief, unbounded, bounded_differs = classifier.new_belief(), classifier.new_belief(), False
+    for u in range(6):
+        clock.now += 100
+        batch = tuple((x, y, 60_000.0 * u) for x, y, _ in points[8 * u : 8 * u + 8])
+        submit(owners, code, f"{PROC}:1", protocol.Points(u + 1, 0, batch))
+        await owners.tick()
+        [frame] = [e for h, e in events(owners, code) if h["kind"] == "frame"]
+        assert isinstance(frame, Frame)
+        got = json.loads(frame.text_for(None) or "")["guesses"]["p1"]["guesses"]
+        pts = points[: 8 * u + 8]
+        r = classifier.predict([[[[p[0] for p in pts], [p[1] for p in pts]]]])[0]
+        bounded = min(60_000.0 * u, 100.0 * u + MAX_LEAD_MS)
+        assert got == top_guesses(classifier.labels, belief.update(r, bounded))
+        raw = top_guesses(classifier.labels, unbounded.update(r, 60_000.0 * u))
+        assert raw == top_guesses(classifier.labels, r.astype(np.float64))  # the filter off
+        bounded_differs |= got != raw
+    assert bounded_differs
+
+
+async def test_an_idle_drawing_is_settled_and_recognized_before_the_round_ends(
+    owners: Owners, classifier: Any, recognizable: dict[str, Any]
+) -> None:
+    """A drawing that stops while its live belief lags below the rule is settled
+    ``settle_ms`` after its last update (in a tick's batch, the room's timer wakes the loop)
+    and recognized then, long before the round's end, with the points of its last update."""
+    clock = SetClock(owners.clock.now_ms())
+    owners.clock = clock
+    code = "TICKIDLE"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    room = actor.room
+    # a real drawing the model recognizes once finished, whose first point does not count
+    label, strokes = next(
+        (label, s)
+        for label, found in sorted(recognizable.items())
+        for s in found
+        if not classifier.recognizes(classifier.predict([[[[s[0][0][0]], [s[0][0][1]]]]])[0], label)
+    )
+    room.prompt = label
+    clock.now = room.round_started_at + 2000
+    # the first point, then the rest at once, 1 ms later on the drawing's own clock: the
+    # belief stays with the first point's row
+    submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((*strokes[0][0][:2], 0.0),)))
+    await owners.tick()
+    clock.now += 100
+    rest = [strokes[0][1:], *strokes[1:]]
+    for i, stroke in enumerate(rest):
+        pts = tuple((p[0], p[1], 1.0) for p in stroke)
+        submit(owners, code, f"{PROC}:1", protocol.Points(i + 2, i, pts))
+    last_at = clock.now
+    await owners.tick()
+    assert "recognized" not in [h["kind"] for h, _ in events(owners, code)]
+    assert room.players["p1"].n_points == sum(len(s) for s in strokes)
+
+    wait = owners.settings.settle_ms
+    assert owners._until_next_timer() == (last_at + wait - clock.now) / 1000
+    clock.now = last_at + wait - 1
+    await owners.tick()
+    assert events(owners, code) == []  # not due yet
+    batches = owners.runner.batches
+    clock.now = last_at + wait
+    await owners.tick()
+    assert owners.runner.batches == batches + 1
+    [recognized] = [json.loads(e) for h, e in events(owners, code) if h["kind"] == "recognized"]
+    assert room.deadline is not None and clock.now < room.deadline and room.phase == "drawing"
+    assert recognized["elapsed_ms"] == last_at - room.round_started_at
+    round_ms = room.seconds * 1000
+    assert recognized["points"] == scoring.recognition_points(
+        room.deadline - last_at, round_ms, first=True
+    )
 
 
 def renewal_trips(redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> list[int]:

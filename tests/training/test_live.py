@@ -3,11 +3,13 @@ on hand-made replays, temperature scaling."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from model import BeliefFilter, load_classifier
-from model.belief import IDENTITY
+from model.belief import IDENTITY, Belief
 from model.recognition import RecognitionRule
 from training.calibrate import ece, fit_temperature, softmax
 from training.data import load_strokes, timed_strokes
@@ -149,7 +151,8 @@ def test_smoothed_replays_are_the_belief_then_its_settling() -> None:
     r = _flickering(0, 1)
     assert smoothed([r], IDENTITY) == [r]
     [s] = smoothed([r], BeliefFilter(300.0))
-    assert s.settled and s.live == len(r.probs) and len(s.probs) == len(r.probs) + 1
+    assert s.settled is not None and s.settled.tolist() == [False] * len(r.probs) + [True]
+    assert s.live == len(r.probs) and len(s.probs) == len(r.probs) + 1
     np.testing.assert_allclose(s.probs[:-1], BeliefFilter(300.0).run(r.probs, r.times), 1e-6)
     np.testing.assert_array_equal(s.probs[-1], r.probs[-1])  # settled on the finished drawing
     assert s.probs[5, 1] < 0.6 < r.probs[5, 1]  # the one-update spike is damped
@@ -157,6 +160,34 @@ def test_smoothed_replays_are_the_belief_then_its_settling() -> None:
     m = live_metrics([s], RecognitionRule("target", 0.59), ["a", "b", "c"])
     assert m["recognition"]["rate"] == 1.0 and m["recognition_live"]["rate"] == 0.0
     assert m["updates_per_drawing"] == len(r.probs)
+
+
+def test_a_pause_of_settle_ms_settles_the_belief_mid_drawing_and_the_next_update_goes_on() -> None:
+    r = _flickering(0, 1)
+    pause = r.times.copy()
+    pause[12:] += 1000.0  # the player pauses 1100 ms after update 11, then goes on
+    r = Replay(r.label, True, "raw", pause, r.n_strokes, r.probs)
+    belief = BeliefFilter(300.0)
+    assert smoothed([r], belief, settle_ms=1101.0)[0].live == len(r.probs)  # pause too short
+    [s] = smoothed([r], belief, settle_ms=1100.0)
+    assert s.settled is not None
+    assert np.flatnonzero(s.settled).tolist() == [12, len(r.probs) + 1]  # after 11 and the last
+    assert s.times[12] == r.times[11] and s.live == len(r.probs)  # at the settled update's time
+    np.testing.assert_allclose(s.probs[12], r.probs[11], 1e-6)
+    # the next update continues from the settled belief (model.Belief semantics)
+    b = Belief(belief)
+    for u in range(12):
+        b.update(r.probs[u], r.times[u])
+    b.settle(r.probs[11])
+    np.testing.assert_allclose(s.probs[13], b.update(r.probs[12], r.times[12]), 1e-6)
+    # the pause's settled row (own p 0.473) is recognized where the lagging belief is not
+    # yet: at the pause, not when the player goes on drawing as without the idle settle
+    rule = RecognitionRule("target", 0.47)
+    m = live_metrics([s], rule, ["a", "b", "c"])
+    late = live_metrics(smoothed([r], belief, settle_ms=math.inf), rule, ["a", "b", "c"])
+    assert m["time_to_recognition_ms"]["median"] == r.times[11]
+    assert late["time_to_recognition_ms"]["median"] >= r.times[12] > r.times[11] + 1000
+    assert m["updates_per_drawing"] == len(r.probs)  # settled rows are not live updates
 
 
 def test_best_belief_lowers_the_threshold_within_the_false_recognition_bound() -> None:

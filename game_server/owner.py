@@ -88,9 +88,12 @@ HANDOFF_WAIT_S = 1.0  # how long one wait for a handed-off room blocks (BZPOPMIN
 
 @dataclass(frozen=True, slots=True)
 class Alive:
-    """Inbox item: the live processes among those with sockets in the room."""
+    """Inbox item: the live processes among those with sockets in the room, as seen by a check
+    issued when the room had received ``mark`` commands: a socket heard from after that (e.g. its
+    ``Reattach`` once its paused process is back) is alive whatever the check saw."""
 
     procs: set[str]
+    mark: int
 
 
 class Lost:
@@ -138,6 +141,8 @@ class RoomActor:
         self._saved_cursor = cursor
         self._after = cursor  # the last stream command read
         self.inbox: list[Item] = []
+        self.arrivals = 0  # commands received so far
+        self._heard: dict[str, int] = {}  # conn -> arrival number of its latest command
         self._has_room = asyncio.Event()  # the inbox is under ``inbox_limit``
         self._has_room.set()
         self.senders: set[str] = set()  # local connections whose commands this tick applies
@@ -181,6 +186,8 @@ class RoomActor:
 
     def submit(self, cmd: protocol.Command, stream_id: str | None = None) -> None:
         self.inbox.append((cmd, stream_id))
+        self.arrivals += 1
+        self._heard[cmd.conn] = self.arrivals
         if len(self.inbox) >= self.owners.settings.inbox_limit:
             self._has_room.clear()
         self.owners.wake()
@@ -251,7 +258,8 @@ class RoomActor:
                 self.inbox = items[i + 1 :] + self.inbox
                 raise Fenced(self.code)
             if isinstance(item, Alive):
-                effects += self.room.disconnect_dead(now, item.procs)
+                heard = {c for c, n in self._heard.items() if n > item.mark}
+                effects += self.room.disconnect_dead(now, item.procs, heard)
                 continue
             cmd, stream_id = item
             try:
@@ -743,6 +751,7 @@ class Owners:
         """Tell each of ``actors`` which processes with sockets in its room are alive (their
         heartbeat keys, one pipelined round trip): it disconnects the sockets of the others."""
         procs = {a: {c.rsplit(":", 1)[0] for c in a.room.connected_conns()} for a in actors}
+        marks = {a: a.arrivals for a in actors}  # what each room had received before we asked
         wanted = sorted(set().union(*procs.values()))
         if not wanted:
             return
@@ -752,7 +761,7 @@ class Owners:
             return  # Redis trouble: nobody is taken for dead
         for actor, mine in procs.items():
             if not actor.stopped and not mine <= alive:
-                actor.post(Alive(mine & alive))
+                actor.post(Alive(mine & alive, marks[actor]))
 
     async def renew_leases(self) -> None:
         """Renew the lease of every room of the process in one round trip; a room whose

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import random
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -551,11 +551,14 @@ class Room:
         effects += self._pick_host()
         return effects
 
-    def disconnect_dead(self, now: int, alive: set[str]) -> list[Effect]:
-        """Disconnect every connection whose process (``conn`` prefix) is not in ``alive``."""
+    def disconnect_dead(
+        self, now: int, alive: set[str], heard: Collection[str] = frozenset()
+    ) -> list[Effect]:
+        """Disconnect every connection whose process (``conn`` prefix) is not in ``alive``,
+        except those in ``heard``: heard from since ``alive`` was looked up, so alive."""
         effects: list[Effect] = []
         for conn in list(self.connected_conns()):
-            if conn.rsplit(":", 1)[0] not in alive:
+            if conn.rsplit(":", 1)[0] not in alive and conn not in heard:
                 effects += self.disconnect(now, conn)
         return effects
 

@@ -291,6 +291,10 @@ def test_dead_process_connections_are_disconnected() -> None:
     assert msgs(e, "player_status") == [
         {"type": "player_status", "player_id": "p1", "connected": False}
     ]
+    # a socket heard from since the processes were looked up is alive, whatever they said
+    join(room, "procC:1", "cy")
+    assert room.disconnect_dead(T0, {"procB"}, heard={"procC:1"}) == []
+    assert room.players["p3"].conn == "procC:1"
 
 
 def test_a_socket_taken_for_dead_reattaches_with_score_and_drawing() -> None:

@@ -534,3 +534,41 @@ async def test_one_check_disconnects_the_sockets_of_dead_processes_from_every_ro
             json.loads(str(p)) for h, p in events(owners, code) if h["kind"] == "player_status"
         ]
         assert [(s["player_id"], s["connected"]) for s in status] == [("p2", False)]
+
+
+async def test_a_socket_heard_from_during_a_dead_process_check_stays_seated(
+    owners: Owners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused process comes back while an owner's check is looking its heartbeat up: the
+    check saw it dead, but the socket's command (its ``Reattach``, then its strokes) arrived
+    meanwhile. The late verdict must not unseat it again (its strokes would be refused)."""
+    code = "DEADLATE"
+    await new_room(owners, code)
+    store = owners.store
+    await heartbeat(store, "back")()
+    submit(owners, code, f"{PROC}:1", protocol.Join(name="ada"))
+    submit(owners, code, "back:1", protocol.Join(name="bob"))
+    submit(owners, code, f"{PROC}:1", protocol.Start())
+    await owners.tick()
+    events(owners, code)
+    actor = owners.local(code)
+    assert actor is not None and actor.room.phase == "drawing"
+
+    await store.redis.delete(store.proc_key("back"))  # "back" paused: its heartbeat lapsed
+    looked_up = store.alive_processes
+
+    async def alive_processes(procs: Any) -> set[str]:
+        alive = await looked_up(procs)  # read while "back" was gone ...
+        await heartbeat(store, "back")()  # ... which then beats again and sends a stroke
+        submit(owners, code, "back:1", protocol.Points(1, 0, ((10, 10, 0), (20, 20, 50))))
+        return alive
+
+    monkeypatch.setattr(store, "alive_processes", alive_processes)
+    await owners.check_processes([actor])
+    submit(owners, code, "back:1", protocol.Points(2, 0, ((30, 30, 100),)))
+    await owners.tick()
+
+    got = events(owners, code)
+    assert not [p for h, p in got if h["kind"] in ("player_status", "error")]
+    assert actor.room.players["p2"].conn == "back:1"
+    assert actor.room.players["p2"].strokes == [[[10, 10, 0], [20, 20, 50], [30, 30, 100]]]

@@ -3,6 +3,7 @@ Quick, Draw! drawings that the shipped model recognizes."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from playwright.async_api import (
 )
 
 from game_server.config import Settings
+from game_server.harness import serve_app
 from tests.quickdraw import PointStroke, model_drawing, point_strokes, raw_drawings
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -126,9 +128,36 @@ def page_errors() -> PageErrors:
 
 
 @pytest.fixture
-def new_page(browser: Browser, page_errors: PageErrors) -> Callable[..., Any]:
+def contexts() -> list[BrowserContext]:
+    """The browser contexts of the test's pages (``new_page``)."""
+    return []
+
+
+@pytest.fixture
+def server_factory(contexts: list[BrowserContext]) -> Callable[..., Any]:
+    """``async with server_factory(app) as srv:`` runs a real uvicorn server; on the way out the
+    test's pages are closed BEFORE the server stops: a page left open would see the server go
+    away (close 1012), try to reconnect and log a refused connection, an error of the test's
+    teardown, not of the web client."""
+
+    @contextlib.asynccontextmanager
+    async def serve(app: Any) -> AsyncIterator[Any]:
+        async with serve_app(app) as srv:
+            try:
+                yield srv
+            finally:
+                for context in contexts:
+                    await context.close()
+                contexts.clear()
+
+    return serve
+
+
+@pytest.fixture
+def new_page(
+    browser: Browser, page_errors: PageErrors, contexts: list[BrowserContext]
+) -> Callable[..., Any]:
     """``await new_page("ada", **context_options)``: a page in its own browser context."""
-    contexts: list[BrowserContext] = []
 
     async def make(who: str, **options: Any) -> Page:
         context = await browser.new_context(**options)

@@ -60,6 +60,9 @@ class ExposeSend:
         await self.app(scope, receive, send)
 
 
+_PROTOCOL_STATE = ("writable", "disconnected", "close_sent", "conn", "transport")
+
+
 class Wire:
     """Writes a text message straight onto a socket's transport, as uvicorn's
     ``websockets-sansio`` protocol does for ``websocket.send`` (one WebSocket frame, then
@@ -72,7 +75,10 @@ class Wire:
     def of(cls, ws: WebSocket) -> Wire | None:
         """The socket's wire; None under another server or WebSocket implementation."""
         proto = getattr(ws.scope.get(SERVER_SEND), "__self__", None)
-        return cls(proto) if isinstance(proto, WebSocketsSansIOProtocol) else None
+        if not isinstance(proto, WebSocketsSansIOProtocol):
+            return None
+        # the protocol state this class reads (uvicorn 0.35, for one, has no ``disconnected``)
+        return cls(proto) if all(hasattr(proto, a) for a in _PROTOCOL_STATE) else None
 
     def write(self, text: str) -> bool:
         """Write ``text`` now if the transport takes writes (below its high-water mark, the

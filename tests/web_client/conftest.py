@@ -110,13 +110,22 @@ class PageErrors:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self._stopped = False
+
+    def stop(self) -> None:
+        """The test's server is stopping: later errors are not the test's."""
+        self._stopped = True
+
+    def _add(self, error: str) -> None:
+        if not self._stopped:
+            self.errors.append(error)
 
     def watch(self, page: Page, who: str) -> Page:
-        page.on("pageerror", lambda exc: self.errors.append(f"{who}: uncaught {exc}"))
+        page.on("pageerror", lambda exc: self._add(f"{who}: uncaught {exc}"))
 
         def on_console(msg: ConsoleMessage) -> None:
             if msg.type == "error":
-                self.errors.append(f"{who}: console.error {msg.text}")
+                self._add(f"{who}: console.error {msg.text}")
 
         page.on("console", on_console)
         return page
@@ -128,17 +137,10 @@ def page_errors() -> PageErrors:
 
 
 @pytest.fixture
-def contexts() -> list[BrowserContext]:
-    """The browser contexts of the test's pages (``new_page``)."""
-    return []
-
-
-@pytest.fixture
-def server_factory(contexts: list[BrowserContext]) -> Callable[..., Any]:
-    """``async with server_factory(app) as srv:`` runs a real uvicorn server; on the way out the
-    test's pages are closed BEFORE the server stops: a page left open would see the server go
-    away (close 1012), try to reconnect and log a refused connection, an error of the test's
-    teardown, not of the web client."""
+def server_factory(page_errors: PageErrors) -> Callable[..., Any]:
+    """``async with server_factory(app) as srv:`` runs a real uvicorn server. From the moment it
+    starts stopping, what the pages log is no longer the test's: a page still open sees the
+    server go away (close 1012), reconnects and logs the refused connection."""
 
     @contextlib.asynccontextmanager
     async def serve(app: Any) -> AsyncIterator[Any]:
@@ -146,18 +148,15 @@ def server_factory(contexts: list[BrowserContext]) -> Callable[..., Any]:
             try:
                 yield srv
             finally:
-                for context in contexts:
-                    await context.close()
-                contexts.clear()
+                page_errors.stop()
 
     return serve
 
 
 @pytest.fixture
-def new_page(
-    browser: Browser, page_errors: PageErrors, contexts: list[BrowserContext]
-) -> Callable[..., Any]:
+def new_page(browser: Browser, page_errors: PageErrors) -> Callable[..., Any]:
     """``await new_page("ada", **context_options)``: a page in its own browser context."""
+    contexts: list[BrowserContext] = []
 
     async def make(who: str, **options: Any) -> Page:
         context = await browser.new_context(**options)

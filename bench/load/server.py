@@ -176,8 +176,8 @@ class Target:
                 server.log.unlink(missing_ok=True)
         if self.redis is not None:
             self.redis.stop()
-        if self._tmp is not None and not keep_log:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None and not (keep_log and self.nginx is not None):
+            shutil.rmtree(self._tmp, ignore_errors=True)  # kept: nginx's error log
 
 
 def _read(path: Path, limit: int | None = None) -> str:

@@ -93,6 +93,9 @@ class Target:
         except (harness.ServerStartError, EmbeddedRedisError) as exc:
             self.close()
             raise LoadError(str(exc)) from exc
+        except BaseException:  # e.g. SIGTERM (SystemExit) while starting: stop what started
+            self.close()
+            raise
 
     def _spawn(self, processes: int, env: dict[str, str | None]) -> None:
         if processes == 1:

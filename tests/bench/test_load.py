@@ -6,6 +6,7 @@ documented JSON keys; it reads guesses from both the per-update ``guess`` and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -195,29 +196,45 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
     assert me.attempt_hit  # capacity mode: the top guess is the prompt
 
 
-def test_a_terminated_run_stops_its_server() -> None:
-    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process is left."""
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:  # it exited meanwhile
+        return []
+
+
+@pytest.mark.parametrize(("processes", "last"), [(1, "-m game_server"), (2, "nginx")])
+def test_a_terminated_run_stops_its_server(processes: int, last: str) -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process (nor Redis, nor
+    nginx) is left, also when it comes while they start (``last``: the last one started)."""
     cmd = [
         sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
-        "--duration", "120", "--warmup", "0", "--capacity",
+        "--duration", "120", "--warmup", "0", "--capacity", "--processes", str(processes),
     ]  # fmt: skip
     bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spawned: list[psutil.Process] = []
+    names: list[str] = []
     try:
         me = psutil.Process(bench.pid)
-        servers: list[psutil.Process] = []
         deadline = time.monotonic() + 60
-        while not servers and bench.poll() is None and time.monotonic() < deadline:
-            servers = [p for p in me.children() if "game_server" in " ".join(p.cmdline())]
+        while bench.poll() is None and time.monotonic() < deadline:
+            spawned = me.children(recursive=True)
+            names = [" ".join(_cmdline(p)) for p in spawned]
+            if any(last in n for n in names):
+                break
             time.sleep(0.05)  # polling for a child process to appear (bounded)
-        assert servers, "bench.load started no server"
+        assert sum("-m game_server" in n for n in names) == processes, names
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=60) == 128 + signal.SIGTERM
-        _, alive = psutil.wait_procs(servers, timeout=30)
+        _, alive = psutil.wait_procs(spawned, timeout=30)
         assert not alive, [p.pid for p in alive]
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
+        for proc in spawned:  # a failed test leaves nothing running either
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 async def test_the_pacer_releases_players_in_time_order_never_early() -> None:

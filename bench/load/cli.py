@@ -72,7 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="load-generator processes (default 0: one per 256 players, at most one per core)",
     )
-    p.add_argument("--py-spy", default=None, metavar="FILE", help="py-spy the server to FILE")
+    p.add_argument(
+        "--py-spy", default=None, metavar="FILE", help="py-spy the (first) server to FILE"
+    )
     p.add_argument("--connect-concurrency", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", default=None, help="comma-separated player counts, e.g. 12,48,96")

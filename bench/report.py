@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         ("game mode", "load_game_48.json"),
         ("capacity", "cap256.json"),
         ("capacity", "cap1000.json"),
+        ("capacity, 2 processes + nginx", "cap1000_p2.json"),
     ):
         r = _load(d / file)
         if r:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-measure the figures of docs/BENCHMARKS.md (about 12 minutes on 2 cores).
+# Re-measure the figures of docs/BENCHMARKS.md (about 13 minutes on 2 cores).
 # The machine should be otherwise idle; the load average is recorded in machine.txt.
 # Results (JSON, profiles) go to OUT_DIR, the sweep plot to PLOTS (docs).
 # Usage: bash bench/run_all.sh [OUT_DIR]
@@ -35,5 +35,9 @@ $PY -m bench.load --capacity --sweep $SWEEP --room-size 8 --duration $D --label 
 
 log "capacity: $CAP players / $CAPR rooms, one server process"
 $PY -m bench.load --capacity --players $CAP --rooms $CAPR --duration $D --json > "$OUT/cap1000.json"
+
+log "capacity: $CAP players / $CAPR rooms, two server processes (one Redis) behind Debian's nginx"
+$PY -m bench.load --capacity --processes 2 --players $CAP --rooms $CAPR --duration $D --json \
+  > "$OUT/cap1000_p2.json"
 uptime >> "$OUT/machine.txt"
 log done

@@ -7,6 +7,10 @@ Two ways, both on loopback:
 * :func:`start_server` spawns ``python -m game_server`` on a free port with the environment it
   is given (settings are ``DOODLE_*`` variables), waits until ``/healthz`` answers 200, and
   returns a :class:`ServerProcess` that can be stopped, killed, paused and resumed.
+
+In front of several such processes, :func:`start_nginx` runs Debian's nginx
+(``scripts/test-setup.sh`` installs it) with the shipped site ``deploy/nginx/doodle-arena.conf``
+and its list of local upstreams pointed at them (:class:`NginxProcess`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +38,20 @@ from starlette.types import ASGIApp
 
 __all__ = [
     "AppServer",
+    "NginxProcess",
     "ServerProcess",
     "ServerStartError",
     "free_port",
+    "nginx_site",
     "running_server",
     "serve_app",
     "server_env",
+    "start_nginx",
     "start_server",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
+DEPLOY_NGINX = REPO / "deploy" / "nginx"
 
 
 class ServerStartError(RuntimeError):
@@ -268,3 +278,127 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- nginx in front
+
+
+def nginx_site(upstreams: Sequence[int], port: int, conf_dir: Path) -> str:
+    """The shipped site (deploy/nginx/doodle-arena.conf) listening on ``127.0.0.1:port``, with
+    the shipped list of local upstreams (deploy/nginx/upstream-local.conf) pointed at the
+    processes on ``upstreams`` (ports on 127.0.0.1), installed in ``conf_dir`` as the site
+    includes it."""
+    servers = "".join(f"server 127.0.0.1:{p};\n" for p in upstreams)
+    local, n = re.subn(
+        r"(^server 127\.0\.0\.1:\d+;\n)+",
+        servers,
+        (DEPLOY_NGINX / "upstream-local.conf").read_text(),
+        flags=re.M,
+    )
+    if n != 1:
+        raise ServerStartError("upstream-local.conf no longer lists the local servers")
+    site = (DEPLOY_NGINX / "doodle-arena.conf").read_text()
+    include = re.findall(r"^\s*include (\S+);", site, flags=re.M)
+    if len(include) != 2 or len(set(include)) != 1:
+        raise ServerStartError("doodle-arena.conf: both upstream blocks must include the list")
+    (conf_dir / include[0]).write_text(local)
+    site, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", site)
+    if n != 1:
+        raise ServerStartError("doodle-arena.conf: expected one 'listen PORT;'")
+    return site
+
+
+@dataclass
+class NginxProcess:
+    """Debian's nginx (one process, no master) serving the shipped site from ``directory``."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    directory: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def http_url(self) -> str:
+        return _urls("127.0.0.1", self.port)[0]
+
+    @property
+    def ws_url(self) -> str:
+        return _urls("127.0.0.1", self.port)[1]
+
+    def error_log(self) -> str:
+        try:
+            return (self.directory / "error.log").read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until ``/healthz`` answers 200 through nginx (an upstream is up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerStartError(f"nginx exited:\n{self.error_log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:  # not up yet, or 502 while no upstream answers
+                pass
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"nginx not ready after {timeout:.0f} s:\n{self.error_log()}"
+                )
+            time.sleep(0.05)  # polling a child process at start-up
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM (nginx's fast shutdown), SIGKILL after ``timeout``; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+def start_nginx(
+    upstreams: Sequence[int],
+    directory: Path,
+    *,
+    connections: int = 8192,
+    timeout: float = 30.0,
+) -> NginxProcess:
+    """Debian's nginx on a free port of 127.0.0.1 with :func:`nginx_site` in front of the
+    processes on ``upstreams``; its configuration, temporary files and logs in ``directory``
+    (created); ``connections``: its ``worker_connections`` (each proxied socket takes two).
+    Returns once ``/healthz`` answers through it."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    temp = " ".join(
+        f"{kind}_temp_path {directory}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (directory / "nginx.conf").write_text(
+        f"daemon off; master_process off; pid {directory}/nginx.pid;\n"
+        f"error_log {directory}/error.log; worker_rlimit_nofile {2 * connections + 64};\n"
+        f"events {{ worker_connections {connections}; }}\n"
+        f"http {{ access_log off; {temp}\n{nginx_site(upstreams, port, directory)}\n}}\n"
+    )
+    with (directory / "stdout.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, "-p", str(directory), "-e", str(directory / "error.log"),
+             "-c", str(directory / "nginx.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C of the caller does not reach it: stop() does
+        )  # fmt: skip
+    nginx = NginxProcess(proc, port, directory)
+    try:
+        nginx.wait_ready(timeout)
+    except BaseException:
+        nginx.stop()
+        raise
+    return nginx

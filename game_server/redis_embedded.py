@@ -87,6 +87,11 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    @property
+    def pid(self) -> int | None:
+        """The watchdog's pid (redis-server is its child), while running."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> EmbeddedRedis:
         if self._proc is not None:
             return self

@@ -6,7 +6,14 @@ Without ``--url`` it starts ``python -m game_server`` on a free loopback port th
 :mod:`game_server.harness` (embedded Redis: ``REDIS_URL`` removed from its environment), waits
 for ``/healthz``, and measures the server's CPU time (and its Redis's) and peak memory
 (``VmHWM``) from ``/proc``. With ``--url`` it drives an already running server (loopback
-addresses only: 127.0.0.1, ::1, localhost).
+addresses only: 127.0.0.1, ::1, localhost). With ``--processes N`` it spawns one real
+redis-server (:mod:`game_server.redis_embedded`), N servers sharing it (``REDIS_URL``) and
+Debian's nginx with the shipped site ``deploy/nginx/doodle-arena.conf`` in front of them
+(:func:`game_server.harness.start_nginx`); the players connect through nginx, to
+``/ws?room=CODE``, so that every room's sockets land on one process. The server CPU is then
+the sum over the processes (each reported too, with the rooms it owned at the end of the
+window, from its ``/healthz``), the shared Redis counts as their children, and nginx's CPU is
+reported apart (``nginx_cpu_us_per_update``).
 
 Every room is created with ``POST /api/rooms``; its first player is the host, who sends
 ``settings`` (``--rounds``, ``--seconds``) and ``start`` once the room is full. On every

@@ -17,6 +17,7 @@ from bench.load.sweep import load_sweep, plot_sweep, sweep
 
 MAX_PLAYERS = 5000
 MAX_DURATION_S = 900.0
+MAX_PROCESSES = 16
 MAX_ROOM_SIZE = 12  # the server's DOODLE_ROOM_CAPACITY default
 
 
@@ -34,6 +35,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=20, help="rounds per game (host settings)")
     p.add_argument("--seconds", type=int, default=60, help="round length (host settings)")
     p.add_argument("--url", default=None, help="ws://127.0.0.1:PORT/ws of a running server")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="spawn N server processes sharing one Redis behind Debian's nginx with the "
+        "shipped site (default 1: one process, its own embedded Redis, no nginx)",
+    )
     p.add_argument("--server-pid", type=int, default=None, help="pid of --url's server (CPU)")
     p.add_argument(
         "--server-env",
@@ -63,7 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="load-generator processes (default 0: one per 256 players, at most one per core)",
     )
-    p.add_argument("--py-spy", default=None, metavar="FILE", help="py-spy the server to FILE")
+    p.add_argument(
+        "--py-spy", default=None, metavar="FILE", help="py-spy the (first) server to FILE"
+    )
     p.add_argument("--connect-concurrency", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", default=None, help="comma-separated player counts, e.g. 12,48,96")
@@ -98,6 +109,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--duration must be in (0, {MAX_DURATION_S:.0f}] s")
     if args.speedup <= 0:
         p.error("--speedup must be > 0")
+    if not 1 <= args.processes <= MAX_PROCESSES:
+        p.error(f"--processes must be 1..{MAX_PROCESSES}")
+    if args.url and args.processes != 1:
+        p.error("--processes spawns servers: not with --url")
     if args.client_procs < 0:
         p.error("--client-procs must be >= 0")
     if args.url:

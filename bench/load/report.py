@@ -27,6 +27,7 @@ def build(
         "compression": args.compression,
         "mode": "capacity" if args.capacity else "game",
         "client_procs": client_procs,
+        "processes": args.processes,
         "updates_per_s": st.sent_updates / args.duration,
         "updates": st.sent_updates,
         "guesses_per_s": st.guesses / args.duration,
@@ -74,6 +75,10 @@ def build(
         # the server process and its children (its embedded Redis) together
         total = server["server_cpu_s"] + server.get("children_cpu_s", 0.0)
         out["server_total_cpu_us_per_update"] = 1e6 * total / st.sent_updates
+        for proc in server.get("server_processes", []):
+            proc["cpu_us_per_update"] = 1e6 * proc["cpu_s"] / st.sent_updates
+        if "nginx_cpu_s" in server:
+            out["nginx_cpu_us_per_update"] = 1e6 * server["nginx_cpu_s"] / st.sent_updates
     return out
 
 
@@ -104,7 +109,12 @@ def format_result(r: dict[str, Any]) -> str:
         ("server CPU us/update", f(r.get("server_cpu_us_per_update"))),
         ("redis (children) CPU %", f(r.get("children_cpu_pct"))),
         ("server + redis CPU us/update", f(r.get("server_total_cpu_us_per_update"))),
-        ("server peak RSS MB", f(r.get("server_peak_rss_mb"))),
+        ("server processes: us/update (rooms owned)", ", ".join(
+            f"{f(p.get('cpu_us_per_update'))} ({f(p.get('rooms_owned'), '{}')})"
+            for p in r.get("server_processes", [])) or "-"),
+        ("nginx CPU %, us/update",
+         f"{f(r.get('nginx_cpu_pct'))}, {f(r.get('nginx_cpu_us_per_update'))}"),
+        ("server peak RSS MB (largest process)", f(r.get("server_peak_rss_mb"))),
         ("server log warnings/errors", str(r.get("server_log_problems") or 0)),
         ("client procs, CPU % (loop lag p99 ms)",
          f"{r.get('client_procs', 1)}, {f(r['client_cpu_pct'])} "

@@ -15,7 +15,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from bench.load import clients, report
-from bench.load.server import LoadError, ServerMeter, Target
+from bench.load.server import LoadError, Target
 from bench.load.stats import Stats, cpu_seconds, cpu_used
 from bench.stats import median_of_runs
 
@@ -99,15 +99,18 @@ def measure(
         for c in pipes:
             c.send((start, end))
         client_pids = [os.getpid(), *(p.pid for p in procs if p.pid)]
-        meter = ServerMeter(target.pid)
+        meter = target.meter()
         _sleep_until(start)
         meter.start(args.py_spy, args.duration)
         c0 = cpu_seconds(client_pids)
         _sleep_until(end)
         server = meter.stop()
         client_cpu = sum(cpu_used(c0, cpu_seconds(client_pids)).values())
+        owned = target.rooms_owned()  # a --url server with --server-pid: not known
+        for proc, rooms in zip(server.get("server_processes", []), owned, strict=False):
+            proc["rooms_owned"] = rooms
         parts = [clients.message(c, "stats", args.grace + 60.0) for c in pipes]
-        log_bytes = target.server.log_size() if target.server is not None else None
+        log_bytes = target.log_sizes()
         for c in pipes:
             c.send("close")
         for p in procs:
@@ -133,11 +136,13 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         result = measure(args, target, client_configs(args, target))
         return result
     except LoadError as exc:
-        if target.server is not None:
-            raise LoadError(f"{exc} (server log: {target.server.log})") from exc
+        if target.servers:
+            logs = ", ".join(str(s.log) for s in target.servers)
+            raise LoadError(f"{exc} (server logs: {logs})") from exc
         raise
     finally:
-        target.close(keep_log=not result or bool(result.get("server_log_problems")))
+        problems = result.get("server_log_problems") or result.get("nginx_log_problems")
+        target.close(keep_log=not result or bool(problems))
 
 
 def run_repeated(args: argparse.Namespace) -> dict[str, Any]:

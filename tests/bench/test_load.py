@@ -1,11 +1,12 @@
-"""The load generator drives a real server (subprocess, embedded Redis) over real WebSockets
-from several client processes and reports the documented JSON keys; it reads guesses from both
-the per-update ``guess`` and the per-tick ``frame`` messages; its target guard refuses
-non-loopback addresses."""
+"""The load generator drives a real server (subprocess, embedded Redis), or two behind Debian's
+nginx sharing one Redis, over real WebSockets from several client processes and reports the
+documented JSON keys; it reads guesses from both the per-update ``guess`` and the per-tick
+``frame`` messages; its target guard refuses non-loopback addresses."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -98,16 +99,22 @@ def test_stats_of_client_processes_add_up() -> None:
     assert merged.races == {"drawing_locked": 1}
 
 
-def test_players_in_two_client_processes_against_a_real_server() -> None:
+def _load_json(*options: str) -> dict[str, Any]:
+    """``python -m bench.load --json --capacity`` (nobody is locked out by a recognition: all
+    keep streaming) with short windows and ``options``; its JSON."""
     cmd = [
-        sys.executable, "-m", "bench.load", "--players", "4", "--rooms", "2",
-        "--client-procs", "2", "--duration", "3", "--warmup", "1", "--grace", "2",
-        "--speedup", "3", "--json",
-        "--capacity",  # nobody is locked out by a recognition: all keep streaming
+        sys.executable, "-m", "bench.load", "--duration", "3", "--warmup", "1", "--grace", "2",
+        "--json", "--capacity", *options,
     ]  # fmt: skip
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def test_players_in_two_client_processes_against_a_real_server() -> None:
+    opts = ("--players", "4", "--rooms", "2", "--client-procs", "2", "--speedup", "3")
+    result = _load_json(*opts)
     for key in ("updates_per_s", "latency_ms", "players", "rooms", "recognized", "errors"):
         assert key in result
     assert {"p50", "p95", "p99"} <= result["latency_ms"].keys()
@@ -121,6 +128,35 @@ def test_players_in_two_client_processes_against_a_real_server() -> None:
     assert result["server_cpu_us_per_update"] > 0
     assert result["client_cpu_us_per_update"] > 0
     assert result["mode"] == "capacity"
+    assert result["processes"] == 1 and result["target"] == "spawned"
+    (proc,) = result["server_processes"]
+    assert proc["rooms_owned"] == 2
+    assert proc["cpu_us_per_update"] == pytest.approx(result["server_cpu_us_per_update"])
+    assert "nginx_cpu_us_per_update" not in result
+
+
+def test_two_server_processes_behind_nginx_share_the_rooms() -> None:
+    """``--processes 2``: one Redis, two servers, Debian's nginx with the shipped site; every
+    room's sockets carry its code, so nginx's consistent hash spreads the rooms over both
+    processes (20 rooms: all on one process has a chance of about 2 in a million)."""
+    result = _load_json("--processes", "2", "--players", "20", "--rooms", "20")
+    assert result["processes"] == 2 and result["target"] == "spawned, behind nginx"
+    assert result["errors"] == 0 and result["dropped_connections"] == 0
+    assert result["players_in_round_at_end"] == 20
+    assert result["latency_ms"]["n"] > 0
+    procs = result["server_processes"]
+    assert len(procs) == 2 and len({p["pid"] for p in procs}) == 2
+    owned = [p["rooms_owned"] for p in procs]
+    assert sum(owned) == 20 and min(owned) > 0, owned
+    assert all(p["cpu_us_per_update"] > 0 for p in procs)
+    assert result["server_cpu_us_per_update"] == pytest.approx(
+        sum(p["cpu_us_per_update"] for p in procs)
+    )
+    # the processes' own CPU plus the Redis they share
+    assert result["server_total_cpu_us_per_update"] >= result["server_cpu_us_per_update"]
+    assert result["nginx_cpu_us_per_update"] >= 0
+    assert result["server_log_problems"] == {} and result["nginx_log_problems"] == {}
+    assert result["server_env"] == {"DOODLE_RECOGNITION_THRESHOLD": "2"}
 
 
 def _client_run() -> clients.ClientRun:
@@ -160,29 +196,45 @@ async def test_a_guess_ends_the_latency_of_every_update_it_covers(per_update: bo
     assert me.attempt_hit  # capacity mode: the top guess is the prompt
 
 
-def test_a_terminated_run_stops_its_server() -> None:
-    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process is left."""
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:  # it exited meanwhile
+        return []
+
+
+@pytest.mark.parametrize(("processes", "last"), [(1, "-m game_server"), (2, "nginx")])
+def test_a_terminated_run_stops_its_server(processes: int, last: str) -> None:
+    """SIGTERM (e.g. ``timeout``) unwinds the run: no orphaned server process (nor Redis, nor
+    nginx) is left, also when it comes while they start (``last``: the last one started)."""
     cmd = [
         sys.executable, "-m", "bench.load", "--players", "2", "--rooms", "1",
-        "--duration", "120", "--warmup", "0", "--capacity",
+        "--duration", "120", "--warmup", "0", "--capacity", "--processes", str(processes),
     ]  # fmt: skip
     bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spawned: list[psutil.Process] = []
+    names: list[str] = []
     try:
         me = psutil.Process(bench.pid)
-        servers: list[psutil.Process] = []
         deadline = time.monotonic() + 60
-        while not servers and bench.poll() is None and time.monotonic() < deadline:
-            servers = [p for p in me.children() if "game_server" in " ".join(p.cmdline())]
+        while bench.poll() is None and time.monotonic() < deadline:
+            spawned = me.children(recursive=True)
+            names = [" ".join(_cmdline(p)) for p in spawned]
+            if any(last in n for n in names):
+                break
             time.sleep(0.05)  # polling for a child process to appear (bounded)
-        assert servers, "bench.load started no server"
+        assert sum("-m game_server" in n for n in names) == processes, names
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=60) == 128 + signal.SIGTERM
-        _, alive = psutil.wait_procs(servers, timeout=30)
+        _, alive = psutil.wait_procs(spawned, timeout=30)
         assert not alive, [p.pid for p in alive]
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
+        for proc in spawned:  # a failed test leaves nothing running either
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 async def test_the_pacer_releases_players_in_time_order_never_early() -> None:

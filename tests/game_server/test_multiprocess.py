@@ -9,12 +9,8 @@ of a room to one process. An overloaded process leaves a new room to one that is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import re
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -369,75 +365,19 @@ async def test_local_and_remote_sockets_see_the_same_events_in_the_same_order(
             await c.close()
 
 
-def nginx_site(upstreams: list[int], port: int, conf_dir: Path) -> str:
-    """The shipped nginx configuration on this test's port, with the shipped list of local
-    upstreams (deploy/nginx/upstream-local.conf) pointed at this test's processes, installed in
-    ``conf_dir`` as the site includes it."""
-    deploy = harness.REPO / "deploy" / "nginx"
-    servers = "".join(f"server 127.0.0.1:{p};\n" for p in upstreams)
-    local, n = re.subn(
-        r"(^server 127\.0\.0\.1:\d+;\n)+",
-        servers,
-        (deploy / "upstream-local.conf").read_text(),
-        flags=re.M,
-    )
-    assert n == 1, "upstream-local.conf lists the local servers"
-    site = (deploy / "doodle-arena.conf").read_text()
-    include = re.findall(r"^\s*include (\S+);", site, flags=re.M)
-    assert len(include) == 2 and len(set(include)) == 1, "both upstream blocks include the list"
-    (conf_dir / include[0]).write_text(local)
-    site, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", site)
-    assert n == 1
-    return site
-
-
-def _spawn_nginx(binary: str, tmp: Path) -> subprocess.Popen[bytes]:
-    with (tmp / "stdout.log").open("wb") as out:
-        return subprocess.Popen(
-            [binary, "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(tmp / "nginx.conf")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @pytest.fixture
 async def nginx(tmp_path: Path) -> AsyncIterator[Callable[[list[int]], Any]]:
-    """Debian's nginx (scripts/test-setup.sh installs it) with deploy/nginx/doodle-arena.conf."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    procs: list[subprocess.Popen[bytes]] = []
+    """Debian's nginx with deploy/nginx/doodle-arena.conf (:func:`harness.start_nginx`)."""
+    procs: list[harness.NginxProcess] = []
 
     async def start(upstreams: list[int]) -> str:
-        port = harness.free_port()
-        tmp = tmp_path / "nginx"
-        tmp.mkdir()
-        temp = " ".join(
-            f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-        )
-        temp += f" uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;"
-        (tmp / "nginx.conf").write_text(
-            f"daemon off; master_process off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
-            f"events {{}}\nhttp {{ access_log off; {temp}\n"
-            f"{nginx_site(upstreams, port, tmp)}\n}}\n"
-        )
-        proc = _spawn_nginx(binary, tmp)
+        proc = await asyncio.to_thread(harness.start_nginx, upstreams, tmp_path / "nginx")
         procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient() as client:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"nginx exited: {(tmp / 'error.log').read_text()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        return url
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nginx did not become ready")
-                await asyncio.sleep(0.05)  # polling a child process at start-up, not test sync
+        return proc.http_url
 
     yield start
     for proc in procs:
-        proc.terminate()
-        proc.wait(10)
+        proc.stop()
 
 
 async def test_nginx_routes_every_socket_of_a_room_to_one_process(

@@ -232,3 +232,20 @@ def test_limiter_never_accepts_more_than_burst_plus_rate(gaps: list[float]) -> N
         clock.t += gap
         accepted += lim.check() is Verdict.ACCEPT
     assert accepted <= 10 + 20 * sum(gaps) + 1e-6
+
+
+def _outcome(parse: Any, obj: dict[str, Any]) -> Any:
+    try:
+        points = parse(obj, SETTINGS)
+    except ProtocolError as exc:
+        return ("error", exc.code, exc.message)
+    return ("points", [[(type(v), v) for v in p] for p in points])
+
+
+@hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hs.hostile_points)
+def test_the_fast_points_parse_gives_the_checked_parse_s_outcome(points: Any) -> None:
+    """The hot path's one-pass parse of ``points`` (protocol._plain_points) accepts, compacts
+    and refuses exactly as the checked parse does (value, type and error message)."""
+    obj = {"type": "points", "seq": 1, "stroke": 0, "points": points}
+    assert _outcome(protocol._points, obj) == _outcome(protocol._checked_points, obj)

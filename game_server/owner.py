@@ -623,11 +623,14 @@ class Owners:
         return bool(spare - {self.proc_id})
 
     def _until_next_timer(self) -> float | None:
-        # (a room whose commit is in flight is woken for when it lands: _committed)
-        wakes = [
-            a.room.next_wakeup() for a in self.actors.values() if a.code not in self._committing
+        now = self.clock.now_ms()
+        times = [
+            wake
+            for a in self.actors.values()
+            if (wake := a.room.next_wakeup()) is not None
+            # a room already due whose commit is in flight is woken when it lands (_committed)
+            and not (wake <= now and a.code in self._committing)
         ]
-        times = [w for w in wakes if w is not None]
         return self.clock.seconds_until(min(times)) if times else None
 
     async def tick(self, overlap: bool = False) -> None:

@@ -25,6 +25,12 @@ One tick, for every room with input or a due timer:
    sockets directly, then post score awards and the finished rounds' records of prompt
    difficulty (each idempotent; both pending lists are part of the state).
 
+Steps 4-5 of a room (its commit: Redis round trips) overlap the next tick: the tick loop starts
+each room's commit and goes on, so the next tick's model call runs while the previous tick's
+writes are in flight. A room whose commit is still running is not ticked (its input waits in its
+inbox, a due timer stays due) until the commit lands, so each room's steps stay in order: one
+commit in flight per room, its state durable before its next tick's effects.
+
 One task renews the leases of every room of the process every ``lease_ms / 3``, in ONE
 pipelined round trip (:func:`lease.renew_all`), so renewals neither wait for a task per room nor
 for pooled connections, and then checks in one more which processes with sockets in its rooms
@@ -507,6 +513,7 @@ class Owners:
         self._work = asyncio.Event()
         self._first_input = 0.0
         self._handling_since: float | None = None  # the first input of the running tick
+        self._committing: dict[str, asyncio.Task[None]] = {}  # rooms whose commit is in flight
         self.load = LoadMeter.of(settings)
         self._publishing: asyncio.Task[None] | None = None
         self._publish_lock = asyncio.Lock()  # the newest state is the last one written
@@ -533,6 +540,7 @@ class Owners:
             self._work.set()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._tick_task
+        await self.commits()
         for actor in list(self.actors.values()):
             await actor.stop(release=True)
         self.actors.clear()
@@ -568,7 +576,7 @@ class Owners:
                 self._handling_since = self._first_input
             self._work.clear()
             try:
-                await self.tick()
+                await self.tick(overlap=not self._closing)
             except Exception:
                 log.exception("a tick failed")
             self.measure_load()
@@ -615,16 +623,26 @@ class Owners:
         return bool(spare - {self.proc_id})
 
     def _until_next_timer(self) -> float | None:
-        wakes = [a.room.next_wakeup() for a in self.actors.values()]
-        times = [w for w in wakes if w is not None]
+        now = self.clock.now_ms()
+        times = [
+            wake
+            for a in self.actors.values()
+            if (wake := a.room.next_wakeup()) is not None
+            # a room already due whose commit is in flight is woken when it lands (_committed)
+            and not (wake <= now and a.code in self._committing)
+        ]
         return self.clock.seconds_until(min(times)) if times else None
 
-    async def tick(self) -> None:
-        """One tick of every room with input or a due timer (see the module docstring)."""
+    async def tick(self, overlap: bool = False) -> None:
+        """One tick of every room with input or a due timer (see the module docstring); with
+        ``overlap`` the rooms' commits are started, not awaited (:meth:`commits`)."""
+        if not overlap:
+            await self.commits()  # a tick applies to rooms whose last commit landed
         now = self.clock.now_ms()
         work: list[tuple[RoomActor, list[Effect], dict[str, int]]] = []
         settle: set[tuple[str, str]] = set()
-        for actor in [a for a in self.actors.values() if a.due(now)]:
+        due = [a for a in self.actors.values() if a.code not in self._committing and a.due(now)]
+        for actor in due:
             try:
                 effects = actor.apply_inbox(now)
             except Exception as exc:
@@ -663,8 +681,26 @@ class Owners:
             except Exception as exc:
                 await self._failed(actor, exc)
                 continue
-            commits.append(self._commit(actor, effects + later))
-        await asyncio.gather(*commits)
+            commits.append((actor, effects + later))
+        for actor, effects in commits:
+            task = asyncio.create_task(self._commit(actor, effects), name=f"commit-{actor.code}")
+            self._committing[actor.code] = task
+            task.add_done_callback(lambda _, actor=actor: self._committed(actor))
+        if not overlap:
+            await self.commits()
+
+    async def commits(self, *codes: str) -> None:
+        """Wait for the commits in flight (those started by the ticks so far) of the rooms
+        ``codes`` (default: every room) to land."""
+        while tasks := [t for c, t in self._committing.items() if not codes or c in codes]:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _committed(self, actor: RoomActor) -> None:
+        """A room's commit landed: its input that came meanwhile (or a timer that fell due)
+        gets the next tick."""
+        self._committing.pop(actor.code, None)
+        if not actor.stopped and actor.due(self.clock.now_ms()):
+            self.wake()
 
     async def _commit(self, actor: RoomActor, effects: list[Effect]) -> None:
         try:

@@ -44,9 +44,9 @@ async def test_a_full_inbox_pauses_the_socket_and_the_room_stays_owned_through_t
             gate = asyncio.Event()
             real_tick, real_renew = owners.tick, owners.renew_leases
 
-            async def held_tick() -> None:
+            async def held_tick(overlap: bool = False) -> None:
                 await gate.wait()
-                await real_tick()
+                await real_tick(overlap)
 
             renewals: asyncio.Queue[None] = asyncio.Queue()
 
@@ -210,9 +210,9 @@ class HeldTicks:
         self.published: asyncio.Queue[bool] = asyncio.Queue()
         real_tick, real_publish = self.owners.tick, self.owners.publish_load
 
-        async def held_tick() -> None:
+        async def held_tick(overlap: bool = False) -> None:
             await self.gate.wait()
-            await real_tick()
+            await real_tick(overlap)
 
         async def watched_publish(closing: bool = False) -> None:
             await real_publish(closing)

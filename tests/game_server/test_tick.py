@@ -167,6 +167,60 @@ async def test_a_refused_update_splits_the_frame_in_order(owners: Owners) -> Non
     assert list(second["guesses"]) == ["p1"] and second["guesses"]["p1"]["seq"] == 2
 
 
+async def test_a_room_is_not_ticked_again_before_its_commit_lands_others_are(
+    owners: Owners,
+) -> None:
+    """Commits overlap the next tick (the tick loop's ``overlap``), one commit in flight per
+    room: a room whose write is slow keeps its new input in its inbox meanwhile, while the other
+    rooms go on; once the write lands, the room's frames come in order."""
+    slow, quick = "TICKSLOW", "TICKQUIK"
+    for code in (slow, quick):
+        await new_room(owners, code)
+        await started_game(owners, code)
+    store = owners.store
+    gate, held = asyncio.Event(), asyncio.Event()
+    real_persist = store.persist
+
+    async def slow_persist(code: str, *args: Any, **kwargs: Any) -> None:
+        if code == slow:
+            held.set()
+            await gate.wait()
+        await real_persist(code, *args, **kwargs)
+
+    store.persist = slow_persist  # type: ignore[method-assign]
+
+    def frame_seqs(code: str) -> list[int]:
+        return [
+            json.loads(frame.text_for(None) or "")["guesses"]["p1"]["seq"]
+            for header, frame in events(owners, code)
+            if header["kind"] == "frame" and isinstance(frame, Frame)
+        ]
+
+    try:
+        for code in (slow, quick):
+            submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0), (9, 9, 5))))
+        await owners.tick(overlap=True)
+        await held.wait()  # the slow room's commit is in flight, held at its write
+        await owners.commits(quick)  # the quick room's lands meanwhile
+        for code in (slow, quick):
+            submit(owners, code, f"{PROC}:1", protocol.Points(2, 0, ((20, 30, 40),)))
+        await owners.tick(overlap=True)
+        await owners.commits(quick)
+        slow_actor = owners.local(slow)
+        assert slow_actor is not None
+        assert len(slow_actor.inbox) == 1  # not ticked: its second update waits
+        assert slow_actor.room.players["p1"].seq == 1
+        assert frame_seqs(quick) == [1, 2]
+        assert frame_seqs(slow) == []  # nothing announced before it is durable
+    finally:
+        gate.set()
+    await owners.tick()  # waits for the commit in flight, then ticks the slow room
+    assert frame_seqs(slow) == [1, 2]
+    loaded = await store.load_room(slow)
+    assert loaded is not None
+    assert [op["seq"] for op in loaded[2]] == [1, 2]
+
+
 async def test_a_new_owner_rebuilds_drawings_and_seq_from_the_ink_log(owners: Owners) -> None:
     code = "TICKDDDD"
     await new_room(owners, code)

@@ -232,3 +232,41 @@ def test_limiter_never_accepts_more_than_burst_plus_rate(gaps: list[float]) -> N
         clock.t += gap
         accepted += lim.check() is Verdict.ACCEPT
     assert accepted <= 10 + 20 * sum(gaps) + 1e-6
+
+
+def _outcome(parse: Any, obj: dict[str, Any]) -> Any:
+    try:
+        points = parse(obj, SETTINGS)
+    except ProtocolError as exc:
+        return ("error", exc.code, exc.message)
+    return ("points", [[(type(v), v) for v in p] for p in points])
+
+
+_in_range = st.one_of(
+    st.integers(-10_000, 10_000), st.floats(-1e4, 1e4), st.floats(0, 1), st.sampled_from([0, -0.0])
+)
+_odd_values = st.one_of(
+    hs.numbers, st.booleans(), st.none(), st.text(max_size=3), st.integers(3_599_999, 3_600_001)
+)
+
+
+@st.composite
+def _mostly_plain_points(draw: st.DrawFn) -> list[Any]:
+    """Plain in-range points, with at most one odd value or odd point somewhere."""
+    points: list[Any] = draw(st.lists(st.lists(_in_range, min_size=3, max_size=3), max_size=8))
+    odd = draw(st.integers(0, 3))
+    if points and odd == 1:  # one value
+        p = draw(st.integers(0, len(points) - 1))
+        points[p][draw(st.integers(0, 2))] = draw(_odd_values)
+    elif points and odd == 2:  # one point
+        points[draw(st.integers(0, len(points) - 1))] = draw(hs.point_like)
+    return points
+
+
+@hsettings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_mostly_plain_points(), hs.hostile_points))
+def test_the_fast_points_parse_gives_the_checked_parse_s_outcome(points: Any) -> None:
+    """The hot path's one-pass parse of ``points`` (protocol._plain_points) accepts, compacts
+    and refuses exactly as the checked parse does (value, type and error message)."""
+    obj = {"type": "points", "seq": 1, "stroke": 0, "points": points}
+    assert _outcome(protocol._points, obj) == _outcome(protocol._checked_points, obj)

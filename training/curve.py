@@ -64,13 +64,19 @@ def fit(fractions: list[float], values: list[float]) -> tuple[float, float]:
 def doublings_to(fractions: list[float], values: list[float], target: float) -> dict[str, float]:
     """Doublings of the whole training split to reach ``target``: on the straight line in
     log2 F (``linear``) and on a power law of the error (``power``); inf if the fit does not
-    rise."""
+    rise (by at least 0.01 point per doubling)."""
     a, b = fit(fractions, values)
     ea, eb = fit(fractions, [math.log2(1.0 - v) for v in values])
     return {
-        "linear": (target - a) / b if b > 0 else math.inf,
-        "power": (math.log2(1.0 - target) - ea) / eb if eb < 0 else math.inf,
+        "linear": (target - a) / b if b > 1e-4 else math.inf,
+        "power": (math.log2(1.0 - target) - ea) / eb if eb < -1e-4 else math.inf,
     }
+
+
+def _doublings(d: float) -> str:
+    if not math.isfinite(d):
+        return "never on this fit"
+    return f"{d:.1f} doublings ({2.0 ** min(d, 1000.0):.3g}x the data)"
 
 
 def _plot(points: list[dict[str, Any]], out: Path) -> None:
@@ -117,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         d = doublings_to(fr, values, target)
         print(
             f"{label}: {100 * b:+.2f} points per doubling; {100 * target:.0f}% after "
-            f"{d['linear']:.1f} doublings (x{2 ** d['linear']:.0f} data, straight line) or "
-            f"{d['power']:.1f} (x{2 ** d['power']:.0f}, power law of the error)"
+            f"{_doublings(d['linear'])} (straight line) or {_doublings(d['power'])} (power "
+            "law of the error)"
         )
     if args.plot:
         _plot(points, args.plot)

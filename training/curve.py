@@ -48,6 +48,8 @@ def curve_points(paths: list[Path]) -> list[dict[str, Any]]:
                 "val_stroke_top1": meta["metrics"]["val_stroke"]["top1"],
                 "live_raw": live["raw"]["recognition"]["rate"],
                 "live_all": live["all"]["recognition"]["rate"],
+                "live_raw_ci95": live["raw"]["recognition"]["ci95"],
+                "live_all_ci95": live["all"]["recognition"]["ci95"],
                 "threshold": meta["recognition"]["threshold"],
                 "tau_ms": meta["recognition"]["belief"]["tau_ms"],
             }
@@ -79,26 +81,41 @@ def _doublings(d: float) -> str:
     return f"{d:.1f} doublings ({2.0 ** min(d, 1000.0):.3g}x the data)"
 
 
-def _plot(points: list[dict[str, Any]], out: Path) -> None:
+def _plot(points: list[dict[str, Any]], out: Path, reference: dict[str, Any] | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fr = [q["fraction"] for q in points]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key, style in (("val_top1", "o-"), ("live_all", "s-"), ("live_raw", "^--")):
-        label = FIGURES[key][0]
-        ys = [100 * q[key] for q in points]
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    for key, color in (
+        ("val_top1", "C0"),
+        ("val_stroke_top1", "C1"),
+        ("live_all", "C2"),
+        ("live_raw", "C3"),
+    ):
+        ys = np.array([100 * q[key] for q in points])
         b = fit(fr, [q[key] for q in points])[1]
-        ax.plot(fr, ys, style, label=f"{label}: {100 * b:+.1f} pts/doubling")
+        label = f"{FIGURES[key][0]}: {100 * b:+.1f} pts/doubling"
+        if f"{key}_ci95" in points[0]:  # 95% interval over drawings
+            ci = np.array([[100 * c for c in q[f"{key}_ci95"]] for q in points])
+            yerr = np.abs(ci.T - ys)
+            ax.errorbar(fr, ys, yerr=yerr, fmt="s-", color=color, capsize=3, label=label)
+        else:
+            ax.plot(fr, ys, "o-", color=color, label=label)
+        if reference is not None:
+            ax.plot([reference["fraction"]], [100 * reference[key]], "*", color=color, ms=13)
+    if reference is not None:
+        ax.plot([], [], "*", color="grey", ms=13, label=f"{reference['run']} (its own schedule)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(fr, [f"{q['fraction']:g}\n({q['train_images'] / 1000:.0f}k)" for q in points])
     ax.set_xlabel("share of the training split (training images before augmentation)")
-    ax.set_ylabel("% (validation)")
-    ax.set_title("784-1536-768 MLP, 8 x 200k samples per run")
+    ax.set_ylabel("% (validation; bars: 95% interval over drawings)")
+    ax.set_ylim(bottom=min(ax.get_ylim()[0], 100 * min(q["live_all"] for q in points)) - 12)
+    ax.set_title("784-1536-768 MLP, the same 8 x 200k samples per point")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7.5, loc="lower right")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
@@ -107,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.curve")
     parser.add_argument("runs", type=Path, nargs="+", help="calibrated artifacts (.json)")
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument(
+        "--reference", type=Path, default=None, help="a calibrated artifact to mark on the plot"
+    )
     args = parser.parse_args(argv)
     points = curve_points(args.runs)
     print("| fraction | training images | wall s | " + " | ".join(FIGURES) + " | rule |")
@@ -127,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             "law of the error)"
         )
     if args.plot:
-        _plot(points, args.plot)
+        reference = curve_points([args.reference])[0] if args.reference else None
+        _plot(points, args.plot, reference)
         print(f"wrote {args.plot}")
     return 0
 

@@ -24,7 +24,7 @@ def test_fit_reads_the_gain_per_doubling() -> None:
 
 
 def _artifact_json(path: Path, fraction: float, top1: float) -> Path:
-    live = {"recognition": {"rate": top1 + 0.05}}
+    live = {"recognition": {"rate": top1 + 0.05, "ci95": [top1, top1 + 0.1]}}
     meta = {
         "training": {"config": {"train_fraction": fraction}, "wall_time_s": 100.0},
         "data": {"counts": {"train_bitmap": int(1000 * fraction), "val_bitmap": 99}},
@@ -49,7 +49,8 @@ def test_curve_points_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert [q["train_images"] for q in points] == [125, 250, 500, 1000]
     assert points[-1]["live_raw"] == pytest.approx(0.64)
     plot = tmp_path / "curve.png"
-    assert main([*map(str, paths), "--plot", str(plot)]) == 0
+    argv = [*map(str, paths), "--plot", str(plot), "--reference", str(paths[0])]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "validation top-1: +3.00 points per doubling" in out
     assert plot.stat().st_size > 0

@@ -62,6 +62,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rotate-deg", type=float, default=d.rotate_deg)
     p.add_argument("--flip-prob", type=float, default=d.flip_prob)
     p.add_argument("--max-per-class", type=int, default=None)
+    p.add_argument(
+        "--train-fraction",
+        type=float,
+        default=d.train_fraction,
+        help="train on the drawings of this nested, deterministic share of the training split "
+        "(per category, by index/key_id; validation and test unchanged): a learning curve",
+    )
     p.add_argument("--no-stretched", dest="use_stretched", action="store_false")
     p.add_argument("--weights-dtype", choices=["float16", "float32"], default=d.weights_dtype)
     p.add_argument(

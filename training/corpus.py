@@ -25,6 +25,7 @@ from training.data import (
     load_stretched,
     load_strokes,
     split_of,
+    subset_rank,
     timed_strokes,
 )
 
@@ -76,6 +77,16 @@ def _subsample(n: int, limit: int | None) -> npt.NDArray[np.intp]:
     return idx if limit is None or n <= limit else idx[:limit]
 
 
+def _in_subset(cat: str, index: int | None, key_id: str | None, fraction: float) -> bool:
+    return fraction == 1.0 or subset_rank(cat, index, key_id) < fraction
+
+
+def _subset_mask(
+    cat: str, keys: list[tuple[int | None, str | None]], fraction: float
+) -> npt.NDArray[np.bool_]:
+    return np.array([_in_subset(cat, i, k, fraction) for i, k in keys], dtype=bool)
+
+
 def build_corpus(
     labels: list[str],
     root: Path | None = None,
@@ -83,13 +94,19 @@ def build_corpus(
     use_stretched: bool = True,
     use_raw: bool = True,
     render_train: bool = True,
+    train_fraction: float = 1.0,
 ) -> Corpus:
     """Load every format of ``labels`` and split by drawing (see :mod:`training.data`).
 
     ``render_train=False`` leaves the training stroke renders blank (evaluation only).
     ``max_per_class`` caps the bitmaps, stretched renders and stroke drawings per class and
-    source (first ones in file order), for quick runs and tests.
+    source (first ones in file order), for quick runs and tests.  ``train_fraction`` F keeps
+    the training drawings whose :func:`training.data.subset_rank` is below F (every format of
+    a drawing together; a stretched render by the index of its stroke drawing when known,
+    else its key_id): nested subsets for a learning curve; validation and test are unchanged.
     """
+    if not 0.0 < train_fraction <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], not {train_fraction}")
     root = root or data_dir()
     cats = load_categories(root)["categories"]
     xs: list[np.ndarray] = []
@@ -119,8 +136,11 @@ def build_corpus(
         seen_keys: set[str] = set()
         heldout_keys: set[str] = set()
         heldout_index: set[int] = set()
+        index_of = {d.key_id: d.index for d in strokes}
         for d in strokes:
             if d.split == "train":
+                if not _in_subset(cat, d.index, d.key_id, train_fraction):
+                    continue
                 train_strokes.append(d)
                 train_stroke_labels.append(label_id)
                 c["train_stroke"] = c.get("train_stroke", 0) + 1
@@ -142,7 +162,7 @@ def build_corpus(
         sel = _subsample(len(rows), max_per_class)
         imgs, rows = imgs[sel], rows[sel]
         splits = np.array([split_of(cat, int(r)) for r in rows])
-        tr = splits == "train"
+        tr = (splits == "train") & _subset_mask(cat, [(int(r), None) for r in rows], train_fraction)
         xs.append(imgs[tr])
         ys.append(np.full(int(tr.sum()), label_id))
         srcs.append(np.full(int(tr.sum()), SRC_BITMAP, dtype=np.int8))
@@ -161,6 +181,9 @@ def build_corpus(
             sel = _subsample(len(keys), max_per_class)
             simgs, keys = simgs[sel], keys[sel]
             keep = ~np.isin(keys.astype(str), list(heldout_keys))
+            keep &= _subset_mask(
+                cat, [(index_of.get(str(k)), str(k)) for k in keys], train_fraction
+            )
             xs.append(simgs[keep])
             ys.append(np.full(int(keep.sum()), label_id))
             srcs.append(np.full(int(keep.sum()), SRC_STRETCHED, dtype=np.int8))
@@ -193,8 +216,11 @@ def build_corpus(
         )
 
     val, test = held_out("val"), held_out("test")
+    subset = f"|frac={train_fraction}" if train_fraction < 1.0 else ""
     fp = hashlib.sha256(
-        (fingerprint(files) + f"|max={max_per_class}|raw={use_raw}|str={use_stretched}").encode()
+        (
+            fingerprint(files) + f"|max={max_per_class}|raw={use_raw}|str={use_stretched}{subset}"
+        ).encode()
     ).hexdigest()
     totals: dict[str, int] = {}
     for c in counts["per_class"].values():

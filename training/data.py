@@ -30,6 +30,7 @@ __all__ = [
     "load_stretched",
     "load_strokes",
     "split_of",
+    "subset_rank",
     "timed_strokes",
     "vocabulary",
 ]
@@ -81,6 +82,15 @@ def split_of(category: str, index: int | None, key_id: str | int | None = None) 
     if r < TEST_PCT + VAL_PCT:
         return "val"
     return "train"
+
+
+def subset_rank(category: str, index: int | None, key_id: str | int | None = None) -> float:
+    """A drawing's place in [0, 1) for nested training subsets (``--train-fraction F`` keeps
+    the training drawings whose rank is below F): a hash of the same key as
+    :func:`split_of` (index, else key_id), salted so that it is independent of the split, so
+    every format of a drawing has the same rank and a smaller subset is inside a larger one."""
+    key = "subset|" + _key(category, index, key_id)
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
 
 
 @dataclass

@@ -67,6 +67,7 @@ class TrainConfig:
     rotate_deg: float = 10.0
     flip_prob: float = 0.5
     max_per_class: int | None = None
+    train_fraction: float = 1.0  # nested training subsets (learning curve), see build_corpus
     use_stretched: bool = True
     workers: int = 2
     weights_dtype: str = "float16"  # storage only; inference computes in float32
@@ -390,7 +391,10 @@ def train(
     labels = list(cfg.classes)
     if corpus is None:
         corpus = build_corpus(
-            labels, max_per_class=cfg.max_per_class, use_stretched=cfg.use_stretched
+            labels,
+            max_per_class=cfg.max_per_class,
+            use_stretched=cfg.use_stretched,
+            train_fraction=cfg.train_fraction,
         )
     x, y, src, weights, fraction = _pool(cfg, corpus, cache_dir, progress)
     model, arch = _network(cfg, len(labels))

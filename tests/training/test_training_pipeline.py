@@ -11,12 +11,14 @@ import torch
 from model import load_classifier
 from training.__main__ import main as cli_main
 from training.augment import ImageAug, StrokeAug, augment_images, partial_drawing, render_augmented
-from training.corpus import SRC_STRETCHED, Corpus, build_corpus
+from training.corpus import SRC_STRETCHED, SRC_STROKE, Corpus, build_corpus
 from training.data import (
     data_dir,
+    load_bitmaps,
     load_stretched,
     load_strokes,
     split_of,
+    subset_rank,
     timed_strokes,
     vocabulary,
 )
@@ -65,6 +67,56 @@ def test_corpus_has_no_leakage(corpus: Corpus) -> None:
         n_overlap = int(np.isin(key_ids[:250].astype(str), list(held)).sum())
         kept = corpus.counts["per_class"][cat]["train_stretched"]
         assert kept == min(250, len(key_ids)) - n_overlap
+
+
+def _train_items(c: Corpus) -> tuple[set[tuple[str, str, str]], Counter[tuple[int, bytes]]]:
+    """A corpus's training stroke drawings and its other training images (label, bytes)."""
+    strokes = {(d.category, d.source, d.key_id) for d in c.train_strokes}
+    m = c.src != SRC_STROKE
+    images = Counter(zip(c.y[m].tolist(), (row.tobytes() for row in c.x[m]), strict=True))
+    return strokes, images
+
+
+def test_train_fraction_subsets_are_nested_deterministic_and_leave_heldout_alone(
+    corpus: Corpus,
+) -> None:
+    subsets = {
+        f: build_corpus(CLASSES, max_per_class=250, train_fraction=f, render_train=False)
+        for f in (0.125, 0.5)
+    }
+    items = {f: _train_items(c) for f, c in subsets.items()}
+    items[1.0] = _train_items(corpus)
+    for small, large in ((0.125, 0.5), (0.5, 1.0)):
+        assert items[small][0] < items[large][0]  # stroke drawings: strictly nested
+        assert not items[small][1] - items[large][1]  # images (multiset): nested
+        assert items[small][1].total() < items[large][1].total()
+    for f, c in subsets.items():
+        # validation and test are those of the whole training split
+        for a, b in ((c.val, corpus.val), (c.test, corpus.test)):
+            assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+            assert [d.key_id for d in a.strokes] == [d.key_id for d in b.strokes]
+        assert all(d.split == "train" for d in c.train_strokes)
+        # every format of a drawing is in or out together: the rank of its index
+        for d in corpus.train_strokes:
+            kept = (d.category, d.source, d.key_id) in items[f][0]
+            assert kept == (subset_rank(d.category, d.index, d.key_id) < f)
+        for cat in CLASSES:
+            rows = load_bitmaps(cat)[1][:250]
+            expected = sum(
+                split_of(cat, int(r)) == "train" and subset_rank(cat, int(r)) < f for r in rows
+            )
+            assert c.counts["per_class"][cat].get("train_bitmap", 0) == expected
+        n, n_full = items[f][1].total(), items[1.0][1].total()
+        assert 0.6 * f < n / n_full < 1.4 * f
+    again = build_corpus(CLASSES, max_per_class=250, train_fraction=0.125, render_train=False)
+    assert np.array_equal(again.x, subsets[0.125].x) and np.array_equal(again.y, subsets[0.125].y)
+    assert again.fingerprint == subsets[0.125].fingerprint != corpus.fingerprint
+    # the rank shares the split's key but not its hash: a same-sized share of every split
+    ranks = [subset_rank("cat", i) < 0.5 for i in range(4000) if split_of("cat", i) == "train"]
+    assert 0.45 < np.mean(ranks) < 0.55
+    assert subset_rank("cat", 7, "123") == subset_rank("cat", 7) != subset_rank("cat", 8)
+    with pytest.raises(ValueError, match="train_fraction"):
+        build_corpus(CLASSES, max_per_class=10, train_fraction=0.0)
 
 
 def test_sampling_weights_balance_classes(corpus: Corpus) -> None:
@@ -200,6 +252,8 @@ def test_cli_train_then_evaluate(tmp_path: Path) -> None:
             "256",
             "--max-per-class",
             "120",
+            "--train-fraction",
+            "0.5",
             "--aug-variants",
             "1",
             "--workers",
@@ -216,6 +270,7 @@ def test_cli_train_then_evaluate(tmp_path: Path) -> None:
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["command"].startswith("python -m training train --classes")
     assert meta["training"]["config"]["hidden"] == [32]
+    assert meta["training"]["config"]["train_fraction"] == 0.5
     report_dir = tmp_path / "report"
     rc = cli_main(
         [

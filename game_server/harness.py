@@ -129,13 +129,11 @@ def server_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, s
 
 
 @dataclass
-class ServerProcess:
-    """A ``python -m game_server`` child process and what it logs."""
+class _LocalChild:
+    """A child process serving HTTP and WebSockets on ``127.0.0.1:port``."""
 
     proc: subprocess.Popen[bytes]
     port: int
-    log: Path
-    process_id: str | None = None  # the server's own id, from /healthz
 
     @property
     def pid(self) -> int:
@@ -148,6 +146,14 @@ class ServerProcess:
     @property
     def ws_url(self) -> str:
         return _urls("127.0.0.1", self.port)[1]
+
+
+@dataclass
+class ServerProcess(_LocalChild):
+    """A ``python -m game_server`` child process and what it logs."""
+
+    log: Path
+    process_id: str | None = None  # the server's own id, from /healthz
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -309,24 +315,10 @@ def nginx_site(upstreams: Sequence[int], port: int, conf_dir: Path) -> str:
 
 
 @dataclass
-class NginxProcess:
+class NginxProcess(_LocalChild):
     """Debian's nginx (one process, no master) serving the shipped site from ``directory``."""
 
-    proc: subprocess.Popen[bytes]
-    port: int
     directory: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def http_url(self) -> str:
-        return _urls("127.0.0.1", self.port)[0]
-
-    @property
-    def ws_url(self) -> str:
-        return _urls("127.0.0.1", self.port)[1]
 
     def error_log(self) -> str:
         try:

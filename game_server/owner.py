@@ -671,7 +671,7 @@ class Owners:
         else:
             for (actor, pid, rnd), top in zip(jobs, tops, strict=True):
                 found.setdefault(actor.code, []).append((pid, rnd, top))
-        commits = []
+        ready: list[tuple[RoomActor, list[Effect]]] = []
         for actor, effects, _ in work:
             if actor.stopped:
                 continue
@@ -681,11 +681,11 @@ class Owners:
             except Exception as exc:
                 await self._failed(actor, exc)
                 continue
-            commits.append((actor, effects + later))
-        for actor, effects in commits:
+            ready.append((actor, effects + later))
+        for actor, effects in ready:
             task = asyncio.create_task(self._commit(actor, effects), name=f"commit-{actor.code}")
             self._committing[actor.code] = task
-            task.add_done_callback(lambda _, actor=actor: self._committed(actor))
+            task.add_done_callback(lambda _, code=actor.code: self._committed(code))
         if not overlap:
             await self.commits()
 
@@ -695,11 +695,13 @@ class Owners:
         while tasks := [t for c, t in self._committing.items() if not codes or c in codes]:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _committed(self, actor: RoomActor) -> None:
+    def _committed(self, code: str) -> None:
         """A room's commit landed: its input that came meanwhile (or a timer that fell due)
-        gets the next tick."""
-        self._committing.pop(actor.code, None)
-        if not actor.stopped and actor.due(self.clock.now_ms()):
+        gets the next tick, also when the room has a new actor by now (dropped and claimed
+        again while the commit was in flight)."""
+        self._committing.pop(code, None)
+        actor = self.actors.get(code)
+        if actor is not None and not actor.stopped and actor.due(self.clock.now_ms()):
             self.wake()
 
     async def _commit(self, actor: RoomActor, effects: list[Effect]) -> None:

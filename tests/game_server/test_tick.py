@@ -221,6 +221,48 @@ async def test_a_room_is_not_ticked_again_before_its_commit_lands_others_are(
     assert [op["seq"] for op in loaded[2]] == [1, 2]
 
 
+async def test_a_room_claimed_again_while_its_old_commit_is_in_flight_is_woken_when_it_lands(
+    owners: Owners,
+) -> None:
+    """The room is dropped and claimed again (a new actor) while its old actor's commit is held
+    at its write: the ticks skip the room until that commit lands, and then the tick loop is
+    woken for the NEW actor's input (it was not: the room waited for the next input)."""
+    code = "TICKAGIN"
+    await new_room(owners, code)
+    await started_game(owners, code)
+    store = owners.store
+    gate, held = asyncio.Event(), asyncio.Event()
+    real_persist = store.persist
+
+    async def held_persist(room: str, *args: Any, **kwargs: Any) -> None:
+        if not held.is_set():
+            held.set()
+            await gate.wait()
+        await real_persist(room, *args, **kwargs)
+
+    store.persist = held_persist  # type: ignore[method-assign]
+    try:
+        submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0),)))
+        await owners.tick(overlap=True)
+        await held.wait()
+        old = owners.local(code)
+        assert old is not None
+        await owners.dropped(old, release=True)
+        await owners.ensure(code)
+        new = owners.local(code)
+        assert new is not None and new is not old
+        submit(owners, code, f"{PROC}:1", protocol.Points(2, 0, ((5, 5, 10),)))
+        await owners.tick(overlap=True)  # the old commit is in flight: the room is skipped
+        assert len(new.inbox) == 1
+        owners._work.clear()  # (the tick loop's flag: that tick consumed the wake-up)
+    finally:
+        gate.set()
+    await owners.commits(code)  # the old commit lands (fenced off: the room has a new owner)
+    assert owners._work.is_set()  # the tick loop is woken for the new actor's input
+    await owners.tick()
+    assert not new.inbox and new.room.players["p1"].seq == 2
+
+
 async def test_a_new_owner_rebuilds_drawings_and_seq_from_the_ink_log(owners: Owners) -> None:
     code = "TICKDDDD"
     await new_room(owners, code)

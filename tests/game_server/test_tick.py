@@ -167,6 +167,22 @@ async def test_a_refused_update_splits_the_frame_in_order(owners: Owners) -> Non
     assert list(second["guesses"]) == ["p1"] and second["guesses"]["p1"]["seq"] == 2
 
 
+def hold_persists(store: Store, code: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the writes of room ``code`` at a gate: (gate, held); ``held`` is set when the first
+    write waits, and every write of the room waits until ``gate`` is set."""
+    gate, held = asyncio.Event(), asyncio.Event()
+    real_persist = store.persist
+
+    async def held_persist(room: str, *args: Any, **kwargs: Any) -> None:
+        if room == code:
+            held.set()
+            await gate.wait()
+        await real_persist(room, *args, **kwargs)
+
+    store.persist = held_persist  # type: ignore[method-assign]
+    return gate, held
+
+
 async def test_a_room_is_not_ticked_again_before_its_commit_lands_others_are(
     owners: Owners,
 ) -> None:
@@ -178,16 +194,7 @@ async def test_a_room_is_not_ticked_again_before_its_commit_lands_others_are(
         await new_room(owners, code)
         await started_game(owners, code)
     store = owners.store
-    gate, held = asyncio.Event(), asyncio.Event()
-    real_persist = store.persist
-
-    async def slow_persist(code: str, *args: Any, **kwargs: Any) -> None:
-        if code == slow:
-            held.set()
-            await gate.wait()
-        await real_persist(code, *args, **kwargs)
-
-    store.persist = slow_persist  # type: ignore[method-assign]
+    gate, held = hold_persists(store, slow)
 
     def frame_seqs(code: str) -> list[int]:
         return [
@@ -230,17 +237,7 @@ async def test_a_room_claimed_again_while_its_old_commit_is_in_flight_is_woken_w
     code = "TICKAGIN"
     await new_room(owners, code)
     await started_game(owners, code)
-    store = owners.store
-    gate, held = asyncio.Event(), asyncio.Event()
-    real_persist = store.persist
-
-    async def held_persist(room: str, *args: Any, **kwargs: Any) -> None:
-        if not held.is_set():
-            held.set()
-            await gate.wait()
-        await real_persist(room, *args, **kwargs)
-
-    store.persist = held_persist  # type: ignore[method-assign]
+    gate, held = hold_persists(owners.store, code)
     try:
         submit(owners, code, f"{PROC}:1", protocol.Points(1, 0, ((1, 1, 0),)))
         await owners.tick(overlap=True)

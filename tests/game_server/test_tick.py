@@ -18,7 +18,7 @@ from game_server.clock import Clock
 from game_server.config import Settings
 from game_server.frames import Event, Frame
 from game_server.inference import MAX_LEAD_MS, InferenceRunner, top_guesses
-from game_server.owner import Owners
+from game_server.owner import Owners, RoomActor
 from game_server.rules import Room
 from game_server.store import Store
 from model import drawing_to_image
@@ -84,6 +84,15 @@ def events(owners: Owners, code: str) -> list[Event]:
     got = [e for c, e in delivered if c == code]
     delivered[:] = [(c, e) for c, e in delivered if c != code]
     return got
+
+
+async def started_room(owners: Owners, code: str) -> RoomActor:
+    """A new room of this process with :func:`started_game`: its actor."""
+    await new_room(owners, code)
+    await started_game(owners, code)
+    actor = owners.local(code)
+    assert actor is not None
+    return actor
 
 
 async def started_game(owners: Owners, code: str) -> None:
@@ -328,10 +337,7 @@ async def test_a_room_taken_over_ticks_without_waiting_for_input(owners: Owners)
 
 async def test_closing_applies_and_stores_what_the_inboxes_hold(owners: Owners) -> None:
     code = "TICKFFFF"
-    await new_room(owners, code)
-    await started_game(owners, code)
-    actor = owners.local(code)
-    assert actor is not None
+    actor = await started_room(owners, code)
     await owners.dropped(actor, release=True)
     other = Owners(
         owners.settings,
@@ -363,10 +369,7 @@ async def test_a_round_ends_after_the_commands_that_arrived_before_its_deadline(
     the round is due (e.g. a new owner taking over after the deadline, or a reader whose
     XREAD has not returned yet) are applied before the round ends, once."""
     code = "TICKGGGG"
-    await new_room(owners, code)
-    await started_game(owners, code)
-    actor = owners.local(code)
-    assert actor is not None
+    actor = await started_room(owners, code)
     actor._tasks[0].cancel()  # the stream's reader: it will not have read them
     now = owners.clock.now_ms()
     late = protocol.Command(f"{PROC}:2", now - 20, protocol.Points(1, 0, ((3, 4, 0),)))
@@ -386,10 +389,7 @@ async def test_local_commands_behind_a_lost_lease_are_answered(owners: Owners) -
     """The lease is lost with a local command queued behind the loss: the room is dropped and
     the command's sender is told (``unavailable``), not left waiting."""
     code = "TICKHHHH"
-    await new_room(owners, code)
-    await started_game(owners, code)
-    actor = owners.local(code)
-    assert actor is not None
+    actor = await started_room(owners, code)
     actor.lose()
     actor.submit(protocol.Command(f"{PROC}:1", owners.clock.now_ms(), protocol.Undo(1)))
     await owners.tick()
@@ -418,10 +418,7 @@ async def test_guesses_are_the_live_belief_reset_with_the_drawing(
     clock = SetClock(owners.clock.now_ms())
     owners.clock = clock
     code = "TICKBELF"
-    await new_room(owners, code)
-    await started_game(owners, code)
-    actor = owners.local(code)
-    assert actor is not None
+    actor = await started_room(owners, code)
     # a drawing of another word than the dealt prompt: never recognized, so every update of
     # the test is announced (a drawing of the prompt could be recognized part-way)
     strokes = next(d for label, d in recognizable.items() if label != actor.room.prompt)[0]
@@ -497,10 +494,7 @@ async def test_an_idle_drawing_is_settled_and_recognized_before_the_round_ends(
     clock = SetClock(owners.clock.now_ms())
     owners.clock = clock
     code = "TICKIDLE"
-    await new_room(owners, code)
-    await started_game(owners, code)
-    actor = owners.local(code)
-    assert actor is not None
+    actor = await started_room(owners, code)
     room = actor.room
     # a real drawing the model recognizes once finished, whose first point does not count
     label, strokes = next(

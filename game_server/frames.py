@@ -2,7 +2,9 @@
 
 A :class:`Frame` holds each player's part encoded once (``"p1":[ops...]``); the text for one
 socket is joined from those parts, leaving out the ink of the socket's own player (a drawer is
-not echoed its own strokes). Sockets whose player has no ink in the frame share one text.
+not echoed its own strokes). Sockets whose player has no ink in the frame share one text, and
+one WebSocket frame (:meth:`Frame.wire_for`: the bytes written as they are to every such
+socket that did not negotiate an extension).
 
 :class:`TickOutput` turns a tick's effects, in order, into the events to announce: ink and
 guesses gather into the current frame, and any other message first flushes it, so every socket
@@ -14,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -25,7 +29,7 @@ def dumps(obj: Any) -> str:
 
 
 class Frame:
-    __slots__ = ("_guesses", "_ink", "_seqs", "_texts")
+    __slots__ = ("_guesses", "_ink", "_seqs", "_texts", "_wires")
 
     def __init__(self, ink: dict[str, list[Any]], guesses: dict[str, dict[str, Any]]) -> None:
         self._ink = {pid: f'"{pid}":{dumps(ops)}' for pid, ops in ink.items()}
@@ -36,6 +40,7 @@ class Frame:
         )
         self._seqs = {pid: g["seq"] for pid, g in guesses.items()}
         self._texts: dict[str | None, str | None] = {}
+        self._wires: dict[str | None, bytes | None] = {}
 
     @classmethod
     def from_text(cls, text: str) -> Frame:
@@ -60,6 +65,17 @@ class Frame:
         text = '{"type":"frame",' + ",".join(parts) + "}" if parts else None
         self._texts[key] = text
         return text
+
+    def wire_for(self, player_id: str | None) -> bytes | None:
+        """:meth:`text_for` as one server-to-client WebSocket text frame (unmasked, no
+        extension): built once per text, written as is to each socket it is for."""
+        key = player_id if player_id in self._ink else None
+        if key in self._wires:
+            return self._wires[key]
+        text = self.text_for(key)
+        wire = None if text is None else WireFrame(Opcode.TEXT, text.encode()).serialize(mask=False)
+        self._wires[key] = wire
+        return wire
 
 
 Header = dict[str, Any]

@@ -75,8 +75,14 @@ def build(
         # the server process and its children (its embedded Redis) together
         total = server["server_cpu_s"] + server.get("children_cpu_s", 0.0)
         out["server_total_cpu_us_per_update"] = 1e6 * total / st.sent_updates
+        # the event loops' threads alone (the rest of the server's CPU: the AI's threads)
+        loop_s = server.get("server_loop_thread_cpu_s", 0.0)
+        out["server_loop_thread_cpu_us_per_update"] = 1e6 * loop_s / st.sent_updates
         for proc in server.get("server_processes", []):
             proc["cpu_us_per_update"] = 1e6 * proc["cpu_s"] / st.sent_updates
+            proc["loop_thread_cpu_us_per_update"] = (
+                1e6 * proc["loop_thread_cpu_s"] / st.sent_updates
+            )
         if "nginx_cpu_s" in server:
             out["nginx_cpu_us_per_update"] = 1e6 * server["nginx_cpu_s"] / st.sent_updates
     return out
@@ -107,6 +113,7 @@ def format_result(r: dict[str, Any]) -> str:
         ("benign races (late points)", str(r.get("benign_races") or 0)),
         ("server CPU %", f(r.get("server_cpu_pct"))),
         ("server CPU us/update", f(r.get("server_cpu_us_per_update"))),
+        ("  of which event-loop thread", f(r.get("server_loop_thread_cpu_us_per_update"))),
         ("redis (children) CPU %", f(r.get("children_cpu_pct"))),
         ("server + redis CPU us/update", f(r.get("server_total_cpu_us_per_update"))),
         ("server processes: us/update (rooms owned)", ", ".join(

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import classifier as classifier_mod
-from bench.load.stats import cpu_seconds, cpu_used, vm_hwm_mb
+from bench.load.stats import cpu_seconds, cpu_used, thread_seconds, vm_hwm_mb
 from game_server import harness
 from game_server.redis_embedded import EmbeddedRedis, EmbeddedRedisError
 
@@ -202,6 +202,7 @@ class ServerMeter:
         self.nginx = nginx
         self._t0 = 0.0
         self._c0: list[dict[int, float]] = []
+        self._threads0: list[dict[int, float]] = []
         self.spy: subprocess.Popen[bytes] | None = None
 
     def _cpu(self) -> list[dict[int, float]]:
@@ -212,6 +213,7 @@ class ServerMeter:
     def start(self, py_spy: str | None = None, duration: float = 0.0) -> None:
         self._t0 = time.monotonic()
         self._c0 = self._cpu()
+        self._threads0 = [thread_seconds(pid) for pid in self.pids]
         if py_spy and self.pids:
             # sample the server during the window (collapsed stacks for bench.profile)
             exe = Path(sys.executable).with_name("py-spy")
@@ -226,6 +228,10 @@ class ServerMeter:
     def stop(self) -> dict[str, Any]:
         wall = time.monotonic() - self._t0
         used = [cpu_used(a, b) for a, b in zip(self._c0, self._cpu(), strict=True)]
+        threads = [
+            cpu_used(a, thread_seconds(pid))
+            for a, pid in zip(self._threads0, self.pids, strict=True)
+        ]
         if self.spy is not None:
             try:
                 self.spy.wait(timeout=30)
@@ -239,13 +245,17 @@ class ServerMeter:
             return 100.0 * seconds / wall if wall else 0.0
 
         procs = []
-        for pid, tree in zip(self.pids, used, strict=False):
+        for pid, tree, thread in zip(self.pids, used, threads, strict=False):
             main = tree.pop(pid, 0.0)
+            loop = thread.pop(pid, 0.0)  # the main thread: the event loop
             procs.append(
                 {
                     "pid": pid,
                     "cpu_s": main,
                     "cpu_pct": pct(main),
+                    # of which the event loop's thread, and the others (the AI's worker thread)
+                    "loop_thread_cpu_s": loop,
+                    "other_threads_cpu_s": sum(thread.values()),
                     "children_cpu_s": sum(tree.values()),
                     "peak_rss_mb": vm_hwm_mb(pid),
                 }
@@ -254,9 +264,12 @@ class ServerMeter:
         # the Redis: each server's children (its embedded one) and the shared one
         others = sum(p["children_cpu_s"] for p in procs) + sum(used[-2].values())
         peaks = [p["peak_rss_mb"] for p in procs if p["peak_rss_mb"] is not None]
+        loop_s = sum(p["loop_thread_cpu_s"] for p in procs)
         out: dict[str, Any] = {
             "server_cpu_s": main,
             "server_cpu_pct": pct(main),
+            "server_loop_thread_cpu_s": loop_s,
+            "server_loop_thread_cpu_pct": pct(loop_s),
             "children_cpu_pct": pct(others),
             "children_cpu_s": others,
             "server_peak_rss_mb": max(peaks) if peaks else None,

@@ -93,6 +93,14 @@ def cpu_seconds(pids: Iterable[int], children: bool = False) -> dict[int, float]
     return out
 
 
+def thread_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process, by thread id (the thread whose id
+    is ``pid`` is its main thread: a server's event loop)."""
+    with contextlib.suppress(psutil.Error):
+        return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+    return {}
+
+
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> dict[int, float]:
     """CPU seconds each process used between two :func:`cpu_seconds` readings (a process
     that appeared in between counts from zero)."""

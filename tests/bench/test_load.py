@@ -132,6 +132,15 @@ def test_players_in_two_client_processes_against_a_real_server() -> None:
     (proc,) = result["server_processes"]
     assert proc["rooms_owned"] == 2
     assert proc["cpu_us_per_update"] == pytest.approx(result["server_cpu_us_per_update"])
+    # the event loop's thread is part of the process's CPU, the AI's thread the rest
+    assert 0 < proc["loop_thread_cpu_us_per_update"] <= proc["cpu_us_per_update"]
+    # (each reading is in clock ticks, per thread)
+    assert proc["loop_thread_cpu_s"] + proc["other_threads_cpu_s"] == pytest.approx(
+        proc["cpu_s"], abs=0.2
+    )
+    assert result["server_loop_thread_cpu_us_per_update"] == pytest.approx(
+        proc["loop_thread_cpu_us_per_update"]
+    )
     assert "nginx_cpu_us_per_update" not in result
 
 

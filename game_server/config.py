@@ -119,7 +119,7 @@ class Settings:
     recognition_threshold: float | None = setting("DOODLE_RECOGNITION_THRESHOLD", None, "overrides the threshold of the model artifact's calibrated recognition rule (unset: the artifact's own; above 1: never recognize, as `bench.load` uses)", minimum=0)
     prompts: tuple[str, ...] = setting("DOODLE_PROMPTS", (), "comma-separated model labels to deal prompts from (unset: all labels)")
     settle_ms: int = setting("DOODLE_SETTLE_MS", 1000, "a drawing left unchanged this long (server time, since its last update arrived) and not yet recognized is classified once more with the AI's live belief settled on it, so the AI can recognize it without waiting for the round's end (0: only at the round's end; docs/MODEL.md)", minimum=0)
-    tick_ms: int = setting("DOODLE_TICK_MS", 25, "a room's owner handles what arrived during one tick as one batch: commands, one batched inference, one persist, one frame (no tick when idle)", minimum=1)
+    tick_ms: int = setting("DOODLE_TICK_MS", 10, "a room's owner handles what arrived during one tick as one batch: commands, one batched inference, one persist, one frame (no tick when idle)", minimum=1)
     redis_max_connections: int = setting("DOODLE_REDIS_MAX_CONNECTIONS", 256, "Redis connections per process (beyond it, commands wait up to 5 s)", minimum=4)
     ws_compression: bool = setting("DOODLE_WS_COMPRESSION", False, "permessage-deflate on the WebSocket (costs CPU on small frames)")
     lease_ms: int = setting("DOODLE_LEASE_MS", 3000, "room ownership lease, renewed at a third of it (failover time)", minimum=300)

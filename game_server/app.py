@@ -44,6 +44,14 @@ log = logging.getLogger("game_server")
 
 _MODELS: dict[tuple[str | None, float | None], Any] = {}
 
+# The garbage collector's generation thresholds once serving: a young collection after 10,000
+# net allocations of container objects, not Python's 700. The event loop allocates futures,
+# dicts and messages for every update and most die young (freed by reference counting, never
+# examined), so at 700 the collector ran ~50 times a second at 512 drawing players and, through
+# its older generations, held the loop for ~100 ms every ~2 s (2.4 s of collection in 25 s);
+# at 10,000: 0.45 s in 25 s and p99 -30 % (docs/BENCHMARKS.md, "Garbage collection").
+GC_THRESHOLDS = (10_000, 10, 10)
+
 
 def _load_model(settings: Settings) -> Any | None:
     """Load the classifier (once per path, threshold and process: tests build many apps), with
@@ -297,6 +305,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
         # garbage collector's generations so that collections stay short under load
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:

@@ -909,7 +909,9 @@ class Room:
             "p": p.id,
             "op": "points",
             "stroke": stroke,
-            "points": [list(x) for x in pts],
+            # the points as parsed (immutable tuples of numbers: the garbage collector stops
+            # tracking them, so a room's drawings do not lengthen its collections)
+            "points": list(pts),
             "seq": seq,
             "at": at,
         }
@@ -951,6 +953,8 @@ class Room:
         for op in ops:
             p = self.players.get(op["p"])
             if p is not None:
+                if op["op"] == "points":  # the points as parsed live: tuples (Room.points)
+                    op = {**op, "points": [tuple(x) for x in op["points"]]}
                 self._apply_ink(p, op)
 
     def drawing_of(self, player_id: str) -> list[Stroke]:

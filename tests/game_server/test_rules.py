@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from typing import Any
 
 import pytest
 
+from game_server import protocol
 from game_server.config import Settings
 from game_server.rules import (
     DRAWING,
@@ -194,6 +196,22 @@ def test_refused_commands_answer_only_the_sender(conn: str, action: Any, code: s
     assert json.dumps(room.to_dict(), sort_keys=True) == before
 
 
+def test_a_drawing_as_parsed_is_not_tracked_by_the_garbage_collector() -> None:
+    """The points a room keeps are the parsed immutable tuples: a collection stops tracking
+    them, so however much is drawn, collections do not get longer (docs/BENCHMARKS.md)."""
+    room, a, _ = two_player_game()
+    settings = room.settings
+    for seq in range(1, 4):
+        raw = json.dumps({"type": "points", "seq": seq, "stroke": 0, "points": [[seq, 2.5, seq]]})
+        msg = protocol.parse_client_message(raw, settings)
+        assert isinstance(msg, protocol.Points)
+        room.points(T0 + seq, "n:1", msg.seq, msg.stroke, msg.points)
+    gc.collect()
+    (stroke,) = room.players[a].strokes
+    assert [list(p) for p in stroke] == [[1, 2.5, 1], [2, 2.5, 2], [3, 2.5, 3]]
+    assert not any(gc.is_tracked(p) for p in stroke)
+
+
 def test_strokes_undo_clear_and_limits() -> None:
     room, a, _ = two_player_game()
     room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0]])
@@ -338,12 +356,12 @@ def test_round_needs_only_connected_players_recognized() -> None:
 def test_state_round_trips_through_json_and_the_ink_log() -> None:
     room, a, b = two_player_game()
     log: list[dict[str, Any]] = []
-    for e in [
-        *room.points(T0 + 1, "n:1", 1, 0, [[0, 0, 0], [2, 2, 1]]),
-        *room.points(T0 + 2, "n:2", 1, 0, [[9, 9, 0]]),
-        *room.points(T0 + 3, "n:2", 2, 1, [[8, 8, 1]]),
+    for e in [  # points as the protocol parses them: tuples
+        *room.points(T0 + 1, "n:1", 1, 0, ((0, 0, 0), (2, 2, 1))),
+        *room.points(T0 + 2, "n:2", 1, 0, ((9, 9, 0),)),
+        *room.points(T0 + 3, "n:2", 2, 1, ((8, 8, 1),)),
         *room.undo(T0 + 4, "n:2", 3),
-        *room.points(T0 + 5, "n:1", 2, 1, [[4, 4, 2]]),
+        *room.points(T0 + 5, "n:1", 2, 1, ((4, 4, 2),)),
     ]:
         if isinstance(e, InkOp) and e.op is not None:
             log.append(json.loads(json.dumps(e.op)))
@@ -351,7 +369,7 @@ def test_state_round_trips_through_json_and_the_ink_log() -> None:
     copy = Room.from_dict(state, room.settings, LABELS)
     copy.replay_ink(log)
     assert copy.snapshot(T0) == room.snapshot(T0)
-    assert copy.players[a].strokes == [[[0, 0, 0], [2, 2, 1]], [[4, 4, 2]]]
+    assert copy.players[a].strokes == [[(0, 0, 0), (2, 2, 1)], [(4, 4, 2)]]
     assert copy.players[b].n_points == 1
     assert copy.next_wakeup() == room.next_wakeup()
 

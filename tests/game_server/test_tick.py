@@ -290,7 +290,7 @@ async def test_a_new_owner_rebuilds_drawings_and_seq_from_the_ink_log(owners: Ow
     room.replay_ink(ink)
     again = room.players["p1"]
     assert (again.strokes, again.seq, again.last_update_at) == (
-        [[[7, 7, 20]]],
+        [[(7, 7, 20)]],  # the points as parsed live: tuples (Room.points, Room.replay_ink)
         6,
         ada.last_update_at,
     )
@@ -661,4 +661,4 @@ async def test_a_socket_heard_from_during_a_dead_process_check_stays_seated(
     got = events(owners, code)
     assert not [p for h, p in got if h["kind"] in ("player_status", "error")]
     assert actor.room.players["p2"].conn == "back:1"
-    assert actor.room.players["p2"].strokes == [[[10, 10, 0], [20, 20, 50], [30, 30, 100]]]
+    assert actor.room.players["p2"].strokes == [[(10, 10, 0), (20, 20, 50), (30, 30, 100)]]

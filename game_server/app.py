@@ -275,10 +275,11 @@ def _load(node: Node | None) -> dict[str, Any] | None:
 _DRIVER = DriverInfo(lib_version=redis.__version__)
 
 
-def redis_pool(url: str, settings: Settings) -> aioredis.BlockingConnectionPool:
-    """The process's pool of Redis connections."""
+def redis_pool(settings: Settings) -> aioredis.BlockingConnectionPool:
+    """The process's pool of Redis connections (``settings.redis_url`` must be set)."""
+    assert settings.redis_url is not None
     return aioredis.BlockingConnectionPool.from_url(
-        url,
+        settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=5,
         decode_responses=True,
@@ -293,7 +294,7 @@ def create_app(settings: Settings, *, embedded_redis: bool = False) -> Starlette
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.redis = aioredis.Redis.from_pool(redis_pool(settings.redis_url, settings))
+        app.state.redis = aioredis.Redis.from_pool(redis_pool(settings))
         app.state.classifier = _load_model(settings)
         app.state.node = None
         if app.state.classifier is not None:

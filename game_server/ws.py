@@ -100,12 +100,17 @@ class Wire:
         p.transport.write(b"".join(p.conn.data_to_send()))
         return True
 
+    @property
+    def shares_frames(self) -> bool:
+        """The socket negotiated no extension, so it can take a frame built once for many
+        sockets (permessage-deflate compresses per socket)."""
+        return not self._proto.conn.extensions
+
     def write_frame(self, frame: bytes) -> bool:
         """Write ``frame``, a whole unmasked WebSocket frame built once for many sockets
-        (:meth:`frames.Frame.wire_for`), now if the transport takes writes and the socket
-        negotiated no extension (permessage-deflate compresses per socket); False: nothing
-        was written."""
-        if self._proto.conn.extensions or not self._open():
+        (:meth:`frames.Frame.wire_for`; only where :attr:`shares_frames`), now if the transport
+        takes writes; False: nothing was written."""
+        if not self._open():
             return False
         self._proto.transport.write(frame)
         return True
@@ -163,7 +168,7 @@ class Connection:
             seq = payload.guess_seq(self.player_id)
             if seq is not None:
                 self._guess_timer.guessed(seq)
-            if self._direct():
+            if self._direct() and self._wire.shares_frames:  # type: ignore[union-attr]
                 wire = payload.wire_for(self.player_id)
                 if wire is None or self._wire.write_frame(wire):  # type: ignore[union-attr]
                     return  # nothing for this socket, or the shared bytes written at once

@@ -19,8 +19,7 @@ async def test_a_new_connection_does_not_look_up_the_package_version(
         return redis.__version__
 
     monkeypatch.setattr(redis.utils, "get_lib_version", version)
-    assert settings.redis_url is not None
-    pool = redis_pool(settings.redis_url, settings)
+    pool = redis_pool(settings)
     try:
         conns = [await pool.get_connection() for _ in range(3)]  # three new connections
         for conn in conns:

@@ -263,3 +263,21 @@ async def test_the_pacer_releases_players_in_time_order_never_early() -> None:
     await asyncio.gather(*(wait(d) for d in dues))
     assert released == sorted(dues)
     assert pacer._timer is None  # nobody waits: no timer left armed
+
+
+def test_the_floor_server_serves_the_load_generator() -> None:
+    """``bench.floor``: the product's WebSocket path without a game, driven by the same load
+    generator; every update is answered by a frame carrying its player's guess."""
+    cmd = [
+        sys.executable, "-m", "bench.floor", "--players", "4", "--rooms", "1",
+        "--duration", "3", "--warmup", "1", "--grace", "2", "--speedup", "3",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert result["server"] == "bench.floor" and result["target"] != "spawned"
+    assert result["players_in_round_at_end"] == 4
+    assert result["updates"] > 0 and result["unanswered"] == 0
+    assert result["latency_ms"]["n"] > 0
+    assert result["errors"] == 0 and result["dropped_connections"] == 0
+    assert result["server_cpu_us_per_update"] > 0

@@ -13,7 +13,7 @@ shared with the event loop; torch is not needed):
   numpy paths) replayed as the server sees it: one ``points`` update per 100 ms of drawing
   time (points as the protocol parser hands them over, tuples of numbers), ``apply_points``
   (event loop) and ``image()`` (inference thread) timed separately per update;
-* ``infer``: the MLP (``predict_images``) on 1 image and on batches of 8, 64, 256
+* ``infer``: the MLP (``predict_images``) on 1 image and on batches of 4 to 256 (``--only infer``)
   (per call and per image);
 * ``update``: the whole per-update server path (:mod:`bench.hotpath`): append the points,
   normalize + rasterize the whole drawing so far, infer, JSON-serialize the guess and the
@@ -50,7 +50,7 @@ from bench.stats import machine_info, median_of_runs, summarize, time_calls
 POINT_BUCKETS = ((1, 100), (101, 300), (301, 1000), (1001, 10**9))
 NORM_POINT_BUCKETS = ((1, 25), (26, 50), (51, 100), (101, 10**9))
 STROKE_BUCKETS = ((1, 3), (4, 8), (9, 10**9))
-BATCHES = (1, 8, 64, 256)
+BATCHES = (1, 4, 8, 16, 32, 64, 128, 256)
 
 
 def _label(lo: int, hi: int, unit: str) -> str:
@@ -376,6 +376,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only == "sketch":
         result["results"] = bench_sketch(drawings, args.max_updates, args.interval_ms)
         return result
+    if args.only == "infer":
+        result["results"] = bench_infer(clf, drawings, args.reps)
+        return result
     rows += bench_normalize(drawings, args.reps)
     rows += bench_rasterize(drawings, args.reps)
     rows += bench_sketch(drawings, args.max_updates, args.interval_ms)
@@ -458,7 +461,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="drawing sample seed")
     p.add_argument("--model", default=None, help="model artifact path (default: shipped)")
     p.add_argument("--stand-in", action="store_true", help="time a random-weight stand-in MLP")
-    p.add_argument("--only", choices=["sketch"], help="run one section only")
+    p.add_argument("--only", choices=["sketch", "infer"], help="run one section only")
     p.add_argument("--skip-seed", action="store_true", help="skip the seed comparison")
     p.add_argument("--repeat", type=int, default=1, help="runs; report the medians (default 1)")
     p.add_argument("--quick", action="store_true", help="tiny run (smoke test)")

@@ -88,7 +88,7 @@ def test_micro_quick_prints_one_json_object_with_every_section() -> None:
         assert r["n"] > 0
         assert 0 < r["median_us"] <= r["p99_us"] + 1e-9
     batches = {r["batch"] for r in result["results"] if r["section"] == "infer"}
-    assert batches == {1, 8, 64, 256}
+    assert batches == set(micro.BATCHES)
     assert result["config"]["openblas_threads"] == "1"
     assert result["seed"]["ratio_server"] > 0
     assert 0.0 <= result["update"]["direct_top1_agreement"] <= 1.0
@@ -116,3 +116,18 @@ def test_micro_only_sketch_times_both_raster_paths() -> None:
     }
     assert all(r["n"] == 60 for r in result["results"])  # --quick: 60 updates per path
     assert "numba: image()" in micro.format_table(result)
+
+
+def test_micro_only_infer_times_each_batch_size() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.micro", "--quick", "--only", "infer", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    assert {r["section"] for r in result["results"]} == {"infer"}
+    assert [r["batch"] for r in result["results"]] == list(micro.BATCHES)
+    assert all(r["per_image_us"] > 0 for r in result["results"])

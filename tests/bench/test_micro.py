@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,16 +98,22 @@ def test_micro_quick_prints_one_json_object_with_every_section() -> None:
     assert micro.format_markdown(result).startswith("| section |")
 
 
-def test_micro_only_sketch_times_both_raster_paths() -> None:
+def _only(section: str) -> dict[str, Any]:
+    """``python -m bench.micro --quick --only SECTION --json``: its JSON."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.micro", "--quick", "--only", "sketch", "--json"],
+        [sys.executable, "-m", "bench.micro", "--quick", "--only", section, "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    result = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def test_micro_only_sketch_times_both_raster_paths() -> None:
+    result = _only("sketch")
     cases = {r["case"]: r for r in result["results"]}
     assert {r["section"] for r in result["results"]} == {"sketch"}
     assert set(cases) == {
@@ -119,15 +126,7 @@ def test_micro_only_sketch_times_both_raster_paths() -> None:
 
 
 def test_micro_only_infer_times_each_batch_size() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.micro", "--quick", "--only", "infer", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(out.stdout)
+    result = _only("infer")
     assert {r["section"] for r in result["results"]} == {"infer"}
     assert [r["batch"] for r in result["results"]] == list(micro.BATCHES)
     assert all(r["per_image_us"] > 0 for r in result["results"])

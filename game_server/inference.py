@@ -162,13 +162,14 @@ class InferenceRunner:
         self.inferred = 0
 
     def warm(self) -> None:
-        """Before serving: render a small drawing, so that the raster's numba kernels are
-        compiled (or loaded from numba's cache) now, not in the first tick (a compile takes
-        seconds and would stall every room of the process)."""
+        """Before serving: render and classify a small drawing, so that the numba kernels of
+        the raster and of the MLP's few-drawings path are compiled (or loaded from numba's
+        cache) now, not in the first tick (a compile takes seconds and would stall every room
+        of the process)."""
         sketch = Sketch()
         sketch.apply_points(0, [[0.0, 0.0, 0.0], [40.0, 10.0, 1.0], [80.0, 60.0, 2.0]])
         sketch.apply_points(1, [[10.0, 50.0, 3.0]])
-        sketch.image()
+        self.classifier.predict_images(sketch.image()[None])
 
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from model import sparse_mlp
 from model.artifact import ArtifactError, load_artifact
 from model.belief import IDENTITY, Belief, BeliefFilter
 from model.network import MLPConfig, fold_batchnorm
@@ -24,6 +25,9 @@ from model.recognition import DEFAULT_RULE, RecognitionRule
 __all__ = ["Classifier", "load_classifier"]
 
 _NPIX = IMAGE_SIZE * IMAGE_SIZE
+#: below this many drawings per call, the forward pass skips zero inputs (model.sparse_mlp);
+#: measured crossover with the float32 matrix product: ~12-16 (docs/BENCHMARKS.md)
+SPARSE_BELOW = 12
 
 
 class Classifier:
@@ -59,6 +63,9 @@ class Classifier:
         self.labels: list[str] = list(metadata["labels"])
         self._index = {label: i for i, label in enumerate(self.labels)}
         self._layers = fold_batchnorm(config, tensors)
+        #: batches smaller than this skip the zero inputs (:mod:`model.sparse_mlp`; 0 without
+        #: numba): cheaper than the matrix product there, whose cost is the weights' reading
+        self.sparse_below: int = SPARSE_BELOW if sparse_mlp.HAVE_NUMBA else 0
         try:
             self.temperature = float(metadata.get("calibration", {}).get("temperature", 1.0))
             rule = metadata.get("recognition")
@@ -75,6 +82,8 @@ class Classifier:
 
     def logits_from_images(self, images: npt.ArrayLike) -> npt.NDArray[np.float32]:
         x = _as_batch(images)
+        if x.shape[0] < self.sparse_below:
+            return sparse_mlp.forward(self._layers, x)
         h = x.astype(np.float32)
         last = len(self._layers) - 1
         for i, (w, b) in enumerate(self._layers):

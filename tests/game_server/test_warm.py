@@ -1,4 +1,5 @@
-"""A server process compiles the raster's numba kernels before it serves (not in a tick)."""
+"""A server process compiles the raster's and the MLP's numba kernels before it serves (not in a
+tick)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from game_server.config import Settings
 from game_server.node import Node
 from model import load_classifier
 from model.incremental import _kernels
+from model.sparse_mlp import _kernel
 
 async def main():
     settings = Settings.from_env()
@@ -23,7 +25,7 @@ async def main():
     node = Node(settings, redis, load_classifier())
     await node.start()
     try:
-        print(all(kernel.signatures for kernel in _kernels()))
+        print(all(kernel.signatures for kernel in [*_kernels(), _kernel()]))
     finally:
         await node.close()
         await redis.aclose()
@@ -32,7 +34,7 @@ asyncio.run(main())
 """
 
 
-def test_node_start_compiles_the_raster_kernels(settings: Settings) -> None:
+def test_node_start_compiles_the_numba_kernels(settings: Settings) -> None:
     assert settings.redis_url is not None
     env = {
         **os.environ,

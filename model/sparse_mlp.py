@@ -18,7 +18,6 @@ other kernels below 16 rows). Each drawing's result here depends on that drawing
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ import numpy.typing as npt
 
 __all__ = ["HAVE_NUMBA", "forward"]
 
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+from model.incremental import HAVE_NUMBA  # numba is optional (extra "fast"): one check of it
 
 Layer = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HAVE_NUMBA", "forward"]
-
 from model.incremental import HAVE_NUMBA  # numba is optional (extra "fast"): one check of it
+
+__all__ = ["HAVE_NUMBA", "forward"]
 
 Layer = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
 
